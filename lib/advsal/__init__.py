@@ -1,0 +1,13 @@
+"""advsal: study kit for "Detecting Adversarial Perturbations with Saliency".
+
+Data flows one way through the modules::
+
+    data -> networks/training (F) -> attacks -> saliency -> detection (D)
+         -> metrics -> reporting/plotting
+
+``advsal.pipeline`` ties the stages together with an on-disk cache keyed by
+the parameters of each stage; ``advsal.presets`` holds the study sizes
+(``smoke``, ``quick``, ``paper``); ``advsal.runner`` executes the numbered
+notebooks with papermill.
+"""
+__version__ = "0.1.0"

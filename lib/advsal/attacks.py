@@ -1,0 +1,355 @@
+"""The paper's attacks on a classifier F (Step 1 of Section III).
+
+Each attack is a plain function ``attack(model, x, ...) -> x_adv`` of a Keras
+model that outputs logits and a float32 NHWC batch in [0, 1]; all keep
+``x_adv`` inside [0, 1]. :func:`craft` runs one of them over a whole array in
+fixed-size batches (the last batch padded, so each compiled function is traced
+once) with a progress bar.
+
+=========== =========================================================== ========
+attack      what                                                        budget
+=========== =========================================================== ========
+fgsm        FGSM on F's *predicted* label (no label leaking)            l_inf eps
+iter_linf   iterative FGSM (BIM, Kurakin et al.), l_inf projection       l_inf eps
+iter_l2     iterative FGM with l_2-normalised steps, l_2 projection      l_2 eps
+iter_l1     extra: sparse l_1 descent with l_1-ball projection           l_1 eps
+jsma        Papernot et al.'s JSMA, pairs of features, increasing        gamma
+cw_l2       Carlini & Wagner L2 with binary search over c, kappa        --
+=========== =========================================================== ========
+
+FGSM and the two iterative attacks call cleverhans 4 (``cleverhans.tf2``),
+wrapped in ``tf.function``. cleverhans 4 has no JSMA, and its
+``carlini_wagner_l2`` is broken under Keras 3 (it calls
+``optimizer.variables()``, a property there; its ``const`` has the image's
+shape, so it fails on 3-channel inputs and scales c per pixel on MNIST; and
+it adds ``confidence`` to every logit, so kappa never acts on the success
+check: cleverhans issue 1205). JSMA and C&W L2 are therefore implemented here,
+following the original papers, and cross-checked against the Adversarial
+Robustness Toolbox in the tests.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from .presets import ATTACKS, check_eps
+
+__all__ = ["fgsm", "iterative", "iter_l1", "jsma", "cw_l2", "craft", "attack_stats",
+           "random_targets", "predict"]
+
+
+# ------------------------------------------------------------------ helpers
+def predict(model, x, batch_size=1024):
+    """Logits of ``model`` on ``x`` (numpy, batched)."""
+    return np.concatenate([model(x[i:i + batch_size], training=False).numpy()
+                           for i in range(0, len(x), batch_size)]) if len(x) else \
+        np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def random_targets(pred, n_classes, seed):
+    """A target class != ``pred`` per image, drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    return (pred + rng.integers(1, n_classes, size=len(pred))) % n_classes
+
+
+def _logits_fn(model):
+    return lambda z: model(z, training=False)
+
+
+# ------------------------------------------------------------------ cleverhans-based
+def fgsm(model, x, eps):
+    """One signed-gradient step of size ``eps`` on F's predicted label (Eq. 6)."""
+    from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
+
+    return fast_gradient_method(_logits_fn(model), x, eps, np.inf,
+                                clip_min=0.0, clip_max=1.0)
+
+
+def iterative(model, x, eps, norm, steps, step_size):
+    """Iterative FGSM / FGM (Eq. 7) without random start: BIM for l_inf."""
+    from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
+
+    return projected_gradient_descent(_logits_fn(model), x, eps, min(step_size, eps), steps,
+                                      norm, clip_min=0.0, clip_max=1.0, rand_init=False,
+                                      sanity_checks=False)
+
+
+# ------------------------------------------------------------------ iterative l_1
+def _project_l1(delta, eps):
+    """Euclidean projection of each row of ``delta`` onto the l_1 ball (Duchi et al.)."""
+    flat = tf.reshape(delta, [tf.shape(delta)[0], -1])
+    abs_ = tf.abs(flat)
+    inside = tf.reduce_sum(abs_, 1) <= eps
+    mu = tf.sort(abs_, axis=1, direction="DESCENDING")
+    cums = tf.cumsum(mu, axis=1)
+    ks = tf.cast(tf.range(1, tf.shape(flat)[1] + 1), flat.dtype)
+    cond = mu - (cums - eps) / ks > 0
+    rho = tf.reduce_max(tf.where(cond, tf.cast(tf.range(tf.shape(flat)[1]), tf.int32), 0), 1)
+    theta = (tf.gather(cums, rho, batch_dims=1) - eps) / tf.cast(rho + 1, flat.dtype)
+    proj = tf.sign(flat) * tf.maximum(abs_ - theta[:, None], 0.0)
+    out = tf.where(inside[:, None], flat, proj)
+    return tf.reshape(out, tf.shape(delta))
+
+
+def iter_l1(model, x, eps, steps, step_size, sparsity=0.99):
+    """Sparse l_1 descent (Tramer & Boneh 2019): each step moves the top 1 % of
+    coordinates by gradient magnitude, l_1-normalised; projected on the l_1
+    ball and on [0, 1]. A cheap extra attack (Table II's title names it)."""
+    y = tf.argmax(model(x, training=False), 1)
+    adv = tf.identity(x)
+    n = int(np.prod(x.shape[1:]))
+    k = max(1, int(round(n * (1 - sparsity))))
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(adv)
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(adv, training=False))
+        g = tf.reshape(tape.gradient(loss, adv), [-1, n])
+        # Do not push coordinates that already sit on the box boundary outward.
+        flat = tf.reshape(adv, [-1, n])
+        g = tf.where(((g > 0) & (flat >= 1.0)) | ((g < 0) & (flat <= 0.0)), 0.0, g)
+        thresh = tf.math.top_k(tf.abs(g), k).values[:, -1:]
+        e = tf.where(tf.abs(g) >= thresh, tf.sign(g), 0.0)
+        e = e / tf.maximum(tf.reduce_sum(tf.abs(e), 1, keepdims=True), 1e-12)
+        adv = adv + step_size * tf.reshape(e, tf.shape(x))
+        adv = tf.clip_by_value(x + _project_l1(adv - x, eps), 0.0, 1.0)
+    return adv
+
+
+# ------------------------------------------------------------------ JSMA
+def jsma(model, x, target, gamma, theta=1.0, pairs=True):
+    """Jacobian-based saliency map attack (Papernot et al. 2016), targeted.
+
+    Each iteration picks the pair of features (p, q) that maximises
+    ``alpha * |beta|`` with ``alpha = d Z_t / d x_{p,q} > 0`` and
+    ``beta = sum_{j != t} d Z_j / d x_{p,q} < 0`` (Eq. 8 for pairs, as in
+    cleverhans 2, which the paper used) and adds ``theta`` to both. Stops per
+    image when F predicts the target, when no admissible pair is left, or after
+    ``floor(gamma * n / 2)`` iterations, so at most ``gamma * n`` features
+    change (the l_0 budget).
+
+    ``pairs=False`` is the single-feature map of the paper's Eq. 8 (one feature
+    per iteration, ``floor(gamma * n)`` iterations): O(n) instead of O(n^2)
+    memory and time per iteration, which makes JSMA affordable on CIFAR-10.
+    """
+    x = tf.convert_to_tensor(x, tf.float32)
+    b = tf.shape(x)[0]
+    n = int(np.prod(x.shape[1:]))
+    n_classes = model.output_shape[-1]
+    max_iters = int(math.floor(gamma * n / (2 if pairs else 1)))
+    onehot = tf.one_hot(target, n_classes)
+    flat = tf.reshape(x, [b, n])
+    # search domain: features that can still move in the direction of theta
+    domain = flat < 1.0 if theta > 0 else flat > 0.0
+    not_diag = tf.logical_not(tf.eye(n, dtype=tf.bool))[None] if pairs else None
+
+    def cond(i, flat, domain):
+        return i < max_iters
+
+    def body(i, flat, domain):
+        xi = tf.reshape(flat, tf.shape(x))
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(xi)
+            z = model(xi, training=False)
+            zt = tf.reduce_sum(z * onehot)
+            zall = tf.reduce_sum(z)
+        gt = tf.reshape(tape.gradient(zt, xi), [b, n])
+        go = tf.reshape(tape.gradient(zall, xi), [b, n]) - gt
+        del tape
+        active = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(target, tf.int32)
+        if theta < 0:
+            gt, go = -gt, -go
+        if pairs:
+            alpha = gt[:, :, None] + gt[:, None, :]
+            beta = go[:, :, None] + go[:, None, :]
+            valid = (alpha > 0) & (beta < 0) & domain[:, :, None] & domain[:, None, :] & not_diag
+            scores = tf.where(valid, alpha * -beta, tf.zeros_like(alpha))
+            best = tf.argmax(tf.reshape(scores, [b, n * n]), 1, output_type=tf.int32)
+            found = tf.reduce_any(tf.reshape(valid, [b, n * n]), 1) & active
+            p, q = best // n, best % n
+            upd = tf.one_hot(p, n) + tf.one_hot(q, n)
+        else:
+            valid = (gt > 0) & (go < 0) & domain
+            scores = tf.where(valid, gt * -go, tf.zeros_like(gt))
+            best = tf.argmax(scores, 1, output_type=tf.int32)
+            found = tf.reduce_any(valid, 1) & active
+            upd = tf.one_hot(best, n)
+        upd = upd * tf.cast(found, tf.float32)[:, None]
+        flat = tf.clip_by_value(flat + theta * upd, 0.0, 1.0)
+        domain = domain & (upd == 0)
+        return i + 1, flat, domain
+
+    _, flat, _ = tf.while_loop(cond, body, [tf.constant(0), flat, domain])
+    return tf.reshape(flat, tf.shape(x))
+
+
+# ------------------------------------------------------------------ C&W L2
+def _cw_step_fn(model, kappa, targeted, lr):
+    b1, b2, eps_adam = 0.9, 0.999, 1e-8
+
+    @tf.function(reduce_retracing=True)
+    def step(w, m, v, t, x, onehot, const):
+        with tf.GradientTape() as tape:
+            tape.watch(w)
+            adv = (tf.tanh(w) + 1.0) / 2.0
+            z = model(adv, training=False)
+            real = tf.reduce_sum(z * onehot, 1)
+            other = tf.reduce_max(z - 1e9 * onehot, 1)
+            f = other - real if targeted else real - other
+            f = tf.maximum(f, -kappa)
+            l2 = tf.reduce_sum(tf.square(adv - x), axis=list(range(1, len(x.shape))))
+            loss = tf.reduce_sum(l2 + const * f)
+        g = tape.gradient(loss, w)
+        t = t + 1.0
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * tf.square(g)
+        mhat = m / (1 - b1 ** t)
+        vhat = v / (1 - b2 ** t)
+        w = w - lr * mhat / (tf.sqrt(vhat) + eps_adam)
+        # success of the iterate that was just evaluated (C&W's check with kappa)
+        shifted = z - kappa * onehot if targeted else z + kappa * onehot
+        pred = tf.argmax(shifted, 1)
+        lab = tf.argmax(onehot, 1)
+        ok = tf.equal(pred, lab) if targeted else tf.not_equal(pred, lab)
+        return w, m, v, t, adv, l2, ok
+
+    return step
+
+
+def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
+          lr=0.01, initial_const=1.0):
+    """Carlini & Wagner's L2 attack (Eq. 9) with a per-image binary search on c.
+
+    ``labels`` are the targets (``targeted=True``) or the labels to move away
+    from. kappa is the confidence: success needs the target logit to exceed
+    every other by at least kappa (untargeted: some other logit to exceed the
+    label's by kappa). Returns the successful iterate of smallest l_2 distance
+    per image, or, where none succeeded, the last iterate of the largest c.
+    """
+    x = tf.convert_to_tensor(x, tf.float32)
+    n_classes = model.output_shape[-1]
+    onehot = tf.one_hot(labels, n_classes)
+    nb = int(x.shape[0])
+    step = _cw_step_fn(model, float(kappa), bool(targeted), float(lr))
+    w0 = tf.atanh(tf.clip_by_value(x * 2.0 - 1.0, -1 + 1e-6, 1 - 1e-6))
+    lower = np.zeros(nb)
+    upper = np.full(nb, 1e10)
+    const = np.full(nb, float(initial_const))
+    best_l2 = np.full(nb, np.inf)
+    best = x.numpy().copy()
+    last = best.copy()
+    for _ in range(binary_steps):
+        w, m, v, t = w0, tf.zeros_like(w0), tf.zeros_like(w0), tf.constant(0.0)
+        c = tf.constant(const, tf.float32)
+        found = np.zeros(nb, bool)
+        for _ in range(steps):
+            w, m, v, t, adv, l2, ok = step(w, m, v, t, x, onehot, c)
+            ok, l2 = ok.numpy(), l2.numpy()
+            better = ok & (l2 < best_l2)
+            if better.any():
+                best[better] = adv.numpy()[better]
+                best_l2[better] = l2[better]
+            found |= ok
+        last = ((tf.tanh(w) + 1.0) / 2.0).numpy()
+        upper = np.where(found, np.minimum(upper, const), upper)
+        lower = np.where(found, lower, np.maximum(lower, const))
+        const = np.where(upper < 1e9, (lower + upper) / 2, const * 10)
+    out = np.where(np.isfinite(best_l2)[:, None, None, None], best, last)
+    return tf.constant(np.clip(out, 0.0, 1.0), tf.float32)
+
+
+# ------------------------------------------------------------------ driver
+def _batched(fn, arrays, batch_size, desc, progress=True):
+    """Apply ``fn`` to aligned ``arrays`` in fixed-size batches (last one padded)."""
+    n = len(arrays[0])
+    out = []
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
+    for i in range(0, n, batch_size):
+        parts = [a[i:i + batch_size] for a in arrays]
+        k = len(parts[0])
+        if k < batch_size and n > batch_size:
+            parts = [np.concatenate([p, np.repeat(p[-1:], batch_size - k, 0)]) for p in parts]
+        out.append(np.asarray(fn(*parts))[:k])
+        bar.update(k)
+    bar.close()
+    return np.concatenate(out) if out else np.zeros_like(arrays[0])
+
+
+def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
+    """Adversarial versions of ``x`` against ``model`` with ``attack``.
+
+    Returns ``(x_adv, info)``; ``info`` holds the targets for targeted attacks.
+    ``params`` supplies the attack's settings (see :mod:`advsal.presets`).
+    """
+    if attack not in ATTACKS:
+        raise ValueError(f"attack={attack!r} is not known; allowed: {list(ATTACKS)}")
+    params = params or {}
+    x = np.asarray(x, np.float32)
+    check_eps(attack, eps, n_features=int(np.prod(x.shape[1:])))
+    if x.ndim != 4 or x.shape[1:] != tuple(model.input_shape[1:]):
+        raise ValueError(f"x has shape {x.shape}; the network expects (N, "
+                         f"{', '.join(map(str, model.input_shape[1:]))})")
+    if x.size and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"x must lie in [0, 1]; got range [{x.min():.3g}, {x.max():.3g}]")
+    bs = int(params.get("attack_batch_size", 256))
+    steps = int(params.get("iter_steps", 10))
+    ratio = float(params.get("iter_step_ratio", 0.25))
+    info = {}
+    if attack == "fgsm":
+        fn = tf.function(lambda a: fgsm(model, a, eps))
+        args = [x]
+    elif attack in ("iter_linf", "iter_l2"):
+        norm = np.inf if attack == "iter_linf" else 2
+        fn = tf.function(lambda a: iterative(model, a, eps, norm, steps, ratio * eps))
+        args = [x]
+    elif attack == "iter_l1":
+        fn = tf.function(lambda a: iter_l1(model, a, eps, steps, ratio * eps))
+        args = [x]
+    elif attack == "jsma":
+        pred = predict(model, x).argmax(1)
+        targets = random_targets(pred, model.output_shape[-1], seed)
+        info["targets"] = targets
+        n = int(np.prod(x.shape[1:]))
+        pairs = bool(params.get("jsma_pairs", True))
+        if pairs:
+            bs = max(1, min(bs, int(2.5e7 // (n * n))))   # bound the n x n pair scores
+        theta = float(params.get("jsma_theta", 1.0))
+        fn = tf.function(lambda a, t: jsma(model, a, t, eps, theta, pairs))
+        args = [x, targets]
+    else:  # cw_l2
+        pred = predict(model, x).argmax(1)
+        targeted = bool(params.get("cw_targeted", True))
+        labels = random_targets(pred, model.output_shape[-1], seed) if targeted else pred
+        if targeted:
+            info["targets"] = labels
+
+        def fn(a, t):
+            return cw_l2(model, a, t, targeted=targeted, kappa=params.get("cw_kappa", 0.0),
+                         steps=int(params.get("cw_steps", 100)),
+                         binary_steps=int(params.get("cw_binary_steps", 5)),
+                         lr=float(params.get("cw_lr", 0.01)),
+                         initial_const=float(params.get("cw_initial_const", 1.0)))
+        args = [x, labels]
+    x_adv = _batched(fn, args, bs, desc=attack, progress=progress).astype(np.float32)
+    return x_adv, info
+
+
+def attack_stats(model, x, x_adv, y, pred_adv=None):
+    """Success rate and distortion of an adversarial set.
+
+    An adversarial example *fools F* when F's prediction on it differs from
+    the true label. Distortions are per image, over all features.
+    """
+    if pred_adv is None:
+        pred_adv = predict(model, x_adv).argmax(1)
+    d = (x_adv - x).reshape(len(x), -1)
+    linf, l2 = np.abs(d).max(1), np.sqrt((d ** 2).sum(1))
+    l0 = (np.abs(d) > 1e-6).sum(1) / d.shape[1]
+    fooled = pred_adv != y
+    return {"n": int(len(x)), "acc_adv": float(np.mean(~fooled)),
+            "success_rate": float(np.mean(fooled)),
+            "linf_mean": float(linf.mean()), "linf_max": float(linf.max()),
+            "l2_mean": float(l2.mean()), "l2_max": float(l2.max()),
+            "l0_mean": float(l0.mean()), "l0_max": float(l0.max())}

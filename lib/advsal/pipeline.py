@@ -1,0 +1,331 @@
+"""The study's data flow with an on-disk cache: data -> F -> attacks ->
+saliency -> D -> scores.
+
+:class:`Study` holds one data set's parameters (see :mod:`advsal.presets`)
+and returns each stage's result, computing it only when no valid cached copy
+exists under ``artefact_dir``. Each stage's cache key is built from every
+parameter that stage depends on, including the keys of the stages upstream,
+so a change anywhere invalidates exactly what depends on it.
+
+Subsets (fixed by the seed): F trains on ``f_train_size`` training images;
+detectors train on the first ``n_adv_train`` images of a permutation of the
+training split and their adversarial versions; detectors are tested on the
+first ``n_adv_test`` images of a permutation of the test split; epsilon is
+calibrated on the next ``n_calib`` test images (disjoint from the detector's
+test images).
+"""
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from . import attacks as atk
+from .cache import ArtefactStore
+from .data import load_dataset
+from .metrics import detection_report
+from .networks import build_classifier, build_detector
+from .presets import resolve_params
+from .reproducibility import seed_everything
+from .saliency import detector_input, saliency
+from .training import accuracy, train_classifier, train_detector
+
+__all__ = ["Study"]
+
+ARCH_VERSION = "table1-v1"
+_ATTACK_KEYS = {
+    "fgsm": (),
+    "iter_linf": ("iter_steps", "iter_step_ratio"),
+    "iter_l2": ("iter_steps", "iter_step_ratio"),
+    "iter_l1": ("iter_steps", "iter_step_ratio"),
+    "jsma": ("jsma_theta", "jsma_pairs"),
+    "cw_l2": ("cw_steps", "cw_binary_steps", "cw_lr", "cw_initial_const", "cw_kappa",
+              "cw_targeted"),
+}
+
+
+class Study:
+    """One data set's study at one preset, with cached stages."""
+
+    def __init__(self, dataset, preset="quick", data_dir=None, artefact_dir="artefacts",
+                 progress=True, deterministic=True, **overrides):
+        self.params = resolve_params(dataset, preset, **overrides)
+        self.dataset = dataset
+        self.data_dir = data_dir
+        self.store = ArtefactStore(Path(artefact_dir))
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._models = {}
+        seed_everything(self.params["seed"], deterministic)
+
+    # ------------------------------------------------------------ data
+    @cached_property
+    def data(self):
+        kw = {}
+        if self.params.get("image_size"):
+            kw["image_size"] = self.params["image_size"]
+        return load_dataset(self.dataset, self.data_dir, **kw)
+
+    @cached_property
+    def subsets(self):
+        p, d = self.params, self.data
+        rng = np.random.default_rng(p["seed"])
+        tr, te = rng.permutation(len(d.x_train)), rng.permutation(len(d.x_test))
+        for name, need, have in (("f_train_size", p["f_train_size"], len(tr)),
+                                 ("n_adv_train", p["n_adv_train"], len(tr)),
+                                 ("n_adv_test + n_calib", p["n_adv_test"] + p["n_calib"],
+                                  len(te))):
+            if need > have:
+                raise ValueError(f"{name}={need} exceeds the {have} images available")
+        return {"f_train": np.sort(tr[:p["f_train_size"]]),
+                "adv_train": tr[:p["n_adv_train"]],
+                "test": te[:p["n_adv_test"]],
+                "calib": te[p["n_adv_test"]:p["n_adv_test"] + p["n_calib"]]}
+
+    def images(self, split):
+        """Clean images and labels of a subset: 'train' (detector training), 'test', 'calib'."""
+        d, s = self.data, self.subsets
+        if split == "train":
+            idx = s["adv_train"]
+            return d.x_train[idx], d.y_train[idx]
+        if split in ("test", "calib"):
+            idx = s[split]
+            return d.x_test[idx], d.y_test[idx]
+        raise ValueError(f"split={split!r} is not allowed; allowed: ['train', 'test', 'calib']")
+
+    # ------------------------------------------------------------ F
+    @cached_property
+    def f_key(self):
+        p = self.params
+        return {"stage": "classifier", "arch": ARCH_VERSION, "dataset": self.dataset,
+                "source": Path(self.data.source).name, "image_size": p["image_size"],
+                "f_train_size": p["f_train_size"], "f_epochs": p["f_epochs"],
+                "f_lr": p["f_lr"], "f_batch_size": p["f_batch_size"],
+                "f_augment": p["f_augment"], "fc_units": p["f_fc_units"], "seed": p["seed"]}
+
+    def classifier(self):
+        """Trained F (loaded from the cache when present)."""
+        if "F" in self._models:
+            return self._models["F"]
+        model = self.store.load_model("classifier", self.f_key)
+        if model is None:
+            p, d = self.params, self.data
+            t0 = time.perf_counter()
+            seed_everything(p["seed"])
+            model = build_classifier(self.dataset, d.input_shape, d.n_classes,
+                                     fc_units=p["f_fc_units"])
+            idx = self.subsets["f_train"]
+            hist = train_classifier(model, d.x_train[idx], d.y_train[idx], p["f_epochs"],
+                                    p["f_lr"], p["f_batch_size"], seed=p["seed"],
+                                    augment=p["f_augment"], x_val=d.x_test, y_val=d.y_test,
+                                    verbose=2 if self.progress else 0)
+            info = {"history": hist, "train_seconds": time.perf_counter() - t0,
+                    "train_accuracy": accuracy(model, d.x_train[idx], d.y_train[idx]),
+                    "test_accuracy": accuracy(model, d.x_test, d.y_test)}
+            self.store.save_model("classifier", self.f_key, model, extra=info)
+            self.timings["classifier"] = info["train_seconds"]
+        self._models["F"] = model
+        return model
+
+    def classifier_info(self):
+        self.classifier()
+        return self.store.meta("classifier", self.f_key, "keras")
+
+    # ------------------------------------------------------------ attacks
+    def _attack_params(self, attack):
+        return {k: self.params[k] for k in _ATTACK_KEYS[attack]}
+
+    def calibration(self, attack):
+        """Smallest epsilon on the grid with F accuracy < target on the calibration
+        images (binary search over the sorted grid). Returns a dict with the
+        chosen ``eps`` and every (eps, accuracy) tried."""
+        if attack == "cw_l2":
+            return {"eps": None, "tried": []}
+        if attack in self.params["eps"]:
+            return {"eps": float(self.params["eps"][attack]), "tried": [], "fixed": True}
+        p = self.params
+        grid = sorted(p["eps_grid"][attack])
+        key = {"stage": "calibration", "f": self.f_key, "attack": attack, "grid": grid,
+               "n_calib": p["n_calib"], "target": p["target_accuracy"],
+               **self._attack_params(attack), "seed": p["seed"]}
+
+        def compute():
+            model, (x, y) = self.classifier(), self.images("calib")
+            tried, lo, hi = {}, 0, len(grid) - 1
+
+            def acc(i):
+                if i not in tried:
+                    xa, _ = atk.craft(model, attack, x, grid[i], p, seed=p["seed"],
+                                      progress=False)
+                    tried[i] = float(np.mean(atk.predict(model, xa).argmax(1) == y))
+                return tried[i]
+
+            if acc(hi) >= p["target_accuracy"]:
+                chosen = hi      # grid exhausted: take the largest value, flagged below
+            else:
+                while lo < hi:
+                    mid = (lo + hi) // 2
+                    if acc(mid) < p["target_accuracy"]:
+                        hi = mid
+                    else:
+                        lo = mid + 1
+                chosen = lo
+            pairs = sorted((grid[i], a) for i, a in tried.items())
+            return ({"tried": np.array(pairs, np.float64)},
+                    {"eps": grid[chosen], "reached": tried[chosen] < p["target_accuracy"]})
+
+        t0 = time.perf_counter()
+        arrays = self.store.cached_arrays("calibration", key, compute)
+        self.timings.setdefault(f"calibration/{attack}", time.perf_counter() - t0)
+        meta = self.store.meta("calibration", key, "npz")
+        return {"eps": float(meta["eps"]), "reached": meta["reached"],
+                "tried": [tuple(r) for r in arrays["tried"]]}
+
+    def eps(self, attack):
+        return self.calibration(attack)["eps"]
+
+    def _adv_key(self, attack, split, eps):
+        p = self.params
+        n = {"train": p["n_adv_train"], "test": p["n_adv_test"], "calib": p["n_calib"]}[split]
+        return {"stage": "adversarial", "f": self.f_key, "attack": attack,
+                "eps": None if eps is None else float(eps), "split": split, "n": n,
+                **self._attack_params(attack), "seed": p["seed"]}
+
+    def adversarial(self, attack, split, eps=None):
+        """Adversarial versions of a subset: dict with ``x_adv``, ``pred_adv``,
+        ``pred_clean`` and ``y`` (and ``targets`` for targeted attacks)."""
+        if eps is None and attack != "cw_l2":
+            eps = self.eps(attack)
+        key = self._adv_key(attack, split, eps)
+
+        def compute():
+            model, (x, y) = self.classifier(), self.images(split)
+            t0 = time.perf_counter()
+            seed = self.params["seed"] + (0 if split == "train" else 1)
+            x_adv, info = atk.craft(model, attack, x, eps, self.params, seed=seed,
+                                    progress=self.progress)
+            seconds = time.perf_counter() - t0
+            pred_adv = atk.predict(model, x_adv).argmax(1)
+            stats = atk.attack_stats(model, x, x_adv, y, pred_adv)
+            stats.update(seconds=seconds, seconds_per_1000=1000 * seconds / max(len(x), 1),
+                         eps=eps)
+            out = {"x_adv": x_adv, "pred_adv": pred_adv, "y": y,
+                   "pred_clean": atk.predict(model, x).argmax(1)}
+            out.update(info)
+            return out, {"stats": stats}
+
+        return self.store.cached_arrays("adversarial", key, compute)
+
+    def attack_stats(self, attack, split, eps=None):
+        if eps is None and attack != "cw_l2":
+            eps = self.eps(attack)
+        self.adversarial(attack, split, eps)
+        return self.store.meta("adversarial", self._adv_key(attack, split, eps), "npz")["stats"]
+
+    # ------------------------------------------------------------ saliency
+    def saliency(self, split, attack=None, eps=None, norm=None):
+        """Saliency maps of the clean subset (``attack=None``) or of its
+        adversarial version (S_train, S_test, S_train^adv, S_test^adv)."""
+        norm = norm or self.params["saliency_norm"]
+        if attack is not None and eps is None and attack != "cw_l2":
+            eps = self.eps(attack)
+        src = ({"clean": split, "f": self.f_key, "n": len(self.images(split)[0]),
+                "seed": self.params["seed"]} if attack is None
+               else self._adv_key(attack, split, eps))
+        key = {"stage": "saliency", "source": src, "norm": norm}
+
+        def compute():
+            x = self.images(split)[0] if attack is None else \
+                self.adversarial(attack, split, eps)["x_adv"]
+            return {"s": saliency(self.classifier(), x, norm)}
+
+        return self.store.cached_arrays("saliency", key, compute)["s"]
+
+    # ------------------------------------------------------------ detector
+    def features(self, kind, split, attack=None, eps=None):
+        """Detector inputs of a subset (clean when ``attack`` is None)."""
+        x = self.images(split)[0] if attack is None else \
+            self.adversarial(attack, split, eps)["x_adv"]
+        if kind == "image":
+            return x
+        if kind == "first_layer":
+            import keras
+
+            f = self.classifier()
+            conv1 = next(layer for layer in f.layers if isinstance(layer, keras.layers.Conv2D))
+            first = keras.Model(f.inputs, conv1.output)
+            return np.concatenate([first(x[i:i + 512], training=False).numpy()
+                                   for i in range(0, len(x), 512)])
+        s = self.saliency(split, attack, eps)
+        if kind == "saliency":
+            return s
+        if kind == "image+saliency":
+            return detector_input(x, s)
+        raise ValueError(f"detector_features={kind!r} is not allowed; allowed: "
+                         "['image+saliency', 'image', 'saliency', 'first_layer']")
+
+    def _det_key(self, attack, eps, kind):
+        p = self.params
+        return {"stage": "detector", "f": self.f_key, "attack": attack,
+                "eps": None if eps is None else float(eps), "features": kind,
+                "saliency_norm": p["saliency_norm"] if "saliency" in kind else None,
+                "n_adv_train": p["n_adv_train"], "d_epochs": p["d_epochs"], "d_lr": p["d_lr"],
+                "d_batch_size": p["d_batch_size"], **self._attack_params(attack),
+                "seed": p["seed"]}
+
+    def detector(self, attack, eps=None, features=None):
+        """Detector D trained on clean training images and their ``attack``
+        versions at ``eps`` (calibrated when None)."""
+        kind = features or self.params["detector_features"]
+        if eps is None and attack != "cw_l2":
+            eps = self.eps(attack)
+        key = self._det_key(attack, eps, kind)
+        mkey = str(sorted(key.items()))
+        if mkey in self._models:
+            return self._models[mkey]
+        model = self.store.load_model("detector", key)
+        if model is None:
+            p = self.params
+            xc = self.features(kind, "train")
+            xa = self.features(kind, "train", attack, eps)
+            x = np.concatenate([xc, xa])
+            labels = np.r_[np.zeros(len(xc)), np.ones(len(xa))]
+            t0 = time.perf_counter()
+            seed_everything(p["seed"])
+            model = build_detector(self.dataset, x.shape[1:], fc_units=p["f_fc_units"])
+            hist = train_detector(model, x, labels, p["d_epochs"], p["d_lr"],
+                                  p["d_batch_size"], seed=p["seed"])
+            info = {"history": hist, "train_seconds": time.perf_counter() - t0}
+            self.store.save_model("detector", key, model, extra=info)
+        self._models[mkey] = model
+        return model
+
+    def scores(self, model, kind, attack=None, eps=None, split="test"):
+        x = self.features(kind, split, attack, eps)
+        return np.concatenate([model(x[i:i + 1024], training=False).numpy()[:, 0]
+                               for i in range(0, len(x), 1024)])
+
+    def fooled_mask(self, attack, eps=None, split="test"):
+        """Adversarial test images that count: F right on x, wrong on x_adv."""
+        adv = self.adversarial(attack, split, eps)
+        return (adv["pred_clean"] == adv["y"]) & (adv["pred_adv"] != adv["y"])
+
+    def evaluate(self, det_attack, test_attack=None, det_eps=None, test_eps=None,
+                 features=None):
+        """Detector trained on (det_attack, det_eps) tested on clean test images
+        and on the test images that ``test_attack`` made fool F."""
+        kind = features or self.params["detector_features"]
+        test_attack = test_attack or det_attack
+        if det_eps is None and det_attack != "cw_l2":
+            det_eps = self.eps(det_attack)
+        if test_eps is None and test_attack != "cw_l2":
+            test_eps = self.eps(test_attack)
+        d = self.detector(det_attack, det_eps, kind)
+        sc = self.scores(d, kind)
+        sa = self.scores(d, kind, test_attack, test_eps)[self.fooled_mask(test_attack, test_eps)]
+        rep = detection_report(sc, sa)
+        rep["balanced_accuracy"] = (rep["tnr"] + rep["tpr"]) / 2
+        rep["scores_clean"], rep["scores_adv"] = sc, sa
+        return rep

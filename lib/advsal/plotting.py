@@ -1,0 +1,114 @@
+"""Figures of the study: training curves, adversarial examples, the Fig. 1
+saliency grids, ROC curves and the generalisation heatmaps (Fig. 2, Table III)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use(matplotlib.get_backend() if matplotlib.get_backend() else "Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .metrics import roc_curve  # noqa: E402
+
+__all__ = ["plot_training_curve", "plot_adversarial_rows", "plot_fig1", "plot_roc",
+           "plot_heatmap", "show_image", "ATTACK_LABELS"]
+
+ATTACK_LABELS = {"fgsm": "FGSM", "iter_linf": r"Iter. $l_\infty$", "iter_l2": r"Iter. $l_2$",
+                 "iter_l1": r"Iter. $l_1$", "jsma": "JSMA", "cw_l2": "C&W $L_2$"}
+
+
+def show_image(ax, img, title=None):
+    img = np.asarray(img)
+    if img.shape[-1] == 1:
+        ax.imshow(img[..., 0], cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(np.clip(img, 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
+def _show_saliency(ax, s):
+    s = np.asarray(s)
+    m = np.abs(s).sum(-1) if s.shape[-1] > 1 else np.abs(s[..., 0])
+    ax.imshow(m / max(m.max(), 1e-12), cmap="gray", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_training_curve(history, title, paper_test=None):
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    epochs = np.arange(1, len(history["accuracy"]) + 1)
+    ax.plot(epochs, history["accuracy"], "o-", label="train (augmented batches)")
+    if history.get("val_accuracy"):
+        ax.plot(epochs, history["val_accuracy"], "s-", label="test")
+    if paper_test is not None:
+        ax.axhline(paper_test, color="k", ls="--", lw=1, label=f"paper test {paper_test:.4f}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_adversarial_rows(x, advs: dict, n=6, labels=None):
+    """One row per attack: ``n`` adversarial images (first row: clean)."""
+    rows = [("clean", x)] + list(advs.items())
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.4 * len(rows)), squeeze=False)
+    for r, (name, imgs) in enumerate(rows):
+        for c in range(n):
+            show_image(axes[r, c], imgs[c])
+        axes[r, 0].set_ylabel(ATTACK_LABELS.get(name, name), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig1(x, x_adv, s, s_adv, n=4, title=None):
+    """Fig. 1: per sample a four-grid, top clean | FGSM image, bottom their saliency
+    (absolute value summed over channels)."""
+    fig, axes = plt.subplots(2, 2 * n, figsize=(1.5 * 2 * n, 3.2))
+    for k in range(n):
+        show_image(axes[0, 2 * k], x[k], "clean" if k == 0 else None)
+        show_image(axes[0, 2 * k + 1], x_adv[k], "FGSM" if k == 0 else None)
+        _show_saliency(axes[1, 2 * k], s[k])
+        _show_saliency(axes[1, 2 * k + 1], s_adv[k])
+    axes[1, 0].set_ylabel("saliency", fontsize=8)
+    axes[0, 0].set_ylabel("image", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_roc(reports: dict, title):
+    """ROC curves, one per attack, from :func:`advsal.metrics.detection_report` dicts."""
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    for name, rep in reports.items():
+        sc, sa = rep["scores_clean"], rep["scores_adv"]
+        fpr, tpr = roc_curve(np.r_[np.zeros(len(sc)), np.ones(len(sa))], np.r_[sc, sa])
+        ax.plot(fpr, tpr, label=f"{ATTACK_LABELS.get(name, name)} (AUC {rep['auc']:.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("false-positive rate (clean flagged)")
+    ax.set_ylabel("true-positive rate (adversarial flagged)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_heatmap(df, title, xlabel, ylabel, vmin=0.5, vmax=1.0):
+    """Annotated seaborn heatmap of a matrix of accuracies."""
+    import seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * df.shape[1], 0.8 + 0.7 * df.shape[0]))
+    sns.heatmap(df.astype(float), annot=True, fmt=".2f", cmap="viridis", vmin=vmin, vmax=vmax,
+                cbar_kws={"label": "detection accuracy"}, ax=ax, square=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,199 @@
+"""Study sizes as data: the ``smoke``, ``quick`` and ``paper`` presets.
+
+``resolve_params(dataset, preset, **overrides)`` returns the flat parameter
+dict every stage reads. A preset is a dict of defaults shared by all data sets
+plus per-data-set entries; any key may be overridden by name (an unknown key,
+data set, preset or value is a ``ValueError`` naming what is allowed).
+
+* ``smoke``: seconds on a laptop; for the tests and CI. Numbers mean nothing.
+* ``quick``: minutes on a 2-core CPU; numbers are meaningful (F near its
+  accuracy target, detectors trained on a few thousand images).
+* ``paper``: the sizes and training settings of Section IV (a GPU job).
+"""
+from __future__ import annotations
+
+import copy
+
+__all__ = ["PRESETS", "ATTACKS", "EPS_ATTACKS", "SALIENCY_NORMS", "resolve_params",
+           "PAPER_TABLE2", "PAPER_F_ACCURACY"]
+
+ATTACKS = ("fgsm", "iter_linf", "iter_l2", "jsma", "cw_l2", "iter_l1")
+# Attacks whose budget ("epsilon") is calibrated so that F's accuracy < 30 %.
+EPS_ATTACKS = ("fgsm", "iter_linf", "iter_l2", "jsma", "iter_l1")
+SALIENCY_NORMS = ("none", "maxabs", "std")
+DETECTOR_FEATURES = ("image+saliency", "image", "saliency", "first_layer")
+
+# Calibration grids (sorted); the smallest value with accuracy < target is taken.
+_LINF_MNIST = [round(0.025 * i, 3) for i in range(1, 21)]          # 0.025 .. 0.5
+_LINF_CIFAR = [round(i / 255, 5) for i in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)]
+_L2_MNIST = [0.25 * i for i in range(1, 33)]                        # 0.25 .. 8
+_L2_CIFAR = [round(0.05 * i, 3) for i in range(1, 21)] + [round(0.1 * i, 3) for i in range(11, 41)]  # 0.05 .. 4
+_L1_MNIST = [2.5 * i for i in range(1, 41)]                         # 2.5 .. 100
+_L1_CIFAR = [1.0 * i for i in range(1, 41)]
+_GAMMA = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2]
+
+_COMMON = {
+    "seed": 0,
+    "attacks": ["fgsm", "iter_linf", "iter_l2", "jsma", "cw_l2"],
+    "target_accuracy": 0.3,      # Section IV.B: F accuracy on adversarial data below 30 %
+    "iter_steps": 10,            # iterative FGSM: number of steps
+    "iter_step_ratio": 0.25,     # step size alpha = ratio * epsilon
+    "jsma_theta": 1.0,
+    "jsma_pairs": True,          # pairs of features (cleverhans 2); False: Eq. 8's single feature
+    "cw_kappa": 0.0,
+    "cw_lr": 0.01,
+    "cw_initial_const": 1.0,
+    "cw_targeted": True,
+    "saliency_norm": "maxabs",
+    "detector_features": "image+saliency",
+    "eps_multipliers": [0.5, 1.0, 1.5, 2.0],   # Table III grid around the calibrated epsilon
+    "attack_batch_size": 256,
+    "f_augment": False,
+    "f_fc_units": 4096,
+    "image_size": None,
+}
+
+PRESETS = {
+    "smoke": {
+        **_COMMON,
+        "f_train_size": 2000, "f_epochs": 2, "f_batch_size": 64,
+        "n_adv_train": 200, "n_adv_test": 100, "n_calib": 100,
+        "d_epochs": 2, "d_batch_size": 32,
+        "cw_steps": 20, "cw_binary_steps": 2, "cw_lr": 0.1,
+        "iter_steps": 5,
+        "jsma_pairs": False,
+        "mnist": {"f_lr": 1e-3, "d_lr": 1e-3},
+        "cifar10": {"f_lr": 1e-3, "d_lr": 1e-3},
+        "imagenette": {"f_lr": 1e-4, "d_lr": 1e-4, "image_size": 32, "f_fc_units": 64,
+                       "f_train_size": 500, "n_adv_train": 100, "n_adv_test": 50,
+                       "n_calib": 50, "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+    },
+    "quick": {
+        **_COMMON,
+        "n_adv_train": 2000, "n_adv_test": 1000, "n_calib": 500,
+        "d_batch_size": 64,
+        "cw_steps": 60, "cw_binary_steps": 3, "cw_lr": 0.1,
+        "mnist": {"f_train_size": 60000, "f_epochs": 2, "f_batch_size": 64, "f_lr": 1e-3,
+                  "d_epochs": 10, "d_lr": 1e-3},
+        "cifar10": {"f_train_size": 50000, "f_epochs": 12, "f_batch_size": 64, "f_lr": 1e-3,
+                    "f_augment": True, "d_epochs": 5, "d_lr": 1e-3, "jsma_pairs": False},
+        "imagenette": {"f_train_size": 9469, "f_epochs": 15, "f_batch_size": 32, "f_lr": 1e-4,
+                       "f_augment": True, "image_size": 64, "f_fc_units": 512,
+                       "n_adv_train": 1000, "n_adv_test": 500, "n_calib": 200,
+                       "d_epochs": 5, "d_lr": 1e-4, "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+    },
+    "paper": {
+        **_COMMON,
+        "cw_steps": 1000, "cw_binary_steps": 9, "cw_lr": 0.005, "cw_initial_const": 0.01,
+        "iter_steps": 20, "n_calib": 1000,
+        "mnist": {"f_train_size": 60000, "f_epochs": 10, "f_batch_size": 128, "f_lr": 1e-3,
+                  "n_adv_train": 60000, "n_adv_test": 10000, "d_epochs": 10, "d_lr": 1e-4,
+                  "d_batch_size": 128},
+        "cifar10": {"f_train_size": 50000, "f_epochs": 100, "f_batch_size": 128, "f_lr": 1e-4,
+                    "n_adv_train": 50000, "n_adv_test": 10000, "d_epochs": 5, "d_lr": 1e-4,
+                    "d_batch_size": 128},
+        "imagenet10": {"f_train_size": 10000, "f_epochs": 100, "f_batch_size": 32,
+                       "f_lr": 1e-3, "image_size": 224, "n_adv_train": 10000,
+                       "n_adv_test": 500, "d_epochs": 100, "d_lr": 1e-4, "d_batch_size": 32,
+                       "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+        "imagenette": {"f_train_size": 9469, "f_epochs": 100, "f_batch_size": 32,
+                       "f_lr": 1e-3, "image_size": 224, "n_adv_train": 9469,
+                       "n_adv_test": 500, "d_epochs": 100, "d_lr": 1e-4, "d_batch_size": 32,
+                       "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+    },
+}
+
+EPS_GRIDS = {
+    "mnist": {"fgsm": _LINF_MNIST, "iter_linf": _LINF_MNIST, "iter_l2": _L2_MNIST,
+              "iter_l1": _L1_MNIST, "jsma": _GAMMA},
+    "cifar10": {"fgsm": _LINF_CIFAR, "iter_linf": _LINF_CIFAR, "iter_l2": _L2_CIFAR,
+                "iter_l1": _L1_CIFAR, "jsma": _GAMMA},
+}
+EPS_GRIDS["imagenette"] = EPS_GRIDS["imagenet10"] = EPS_GRIDS["cifar10"]
+
+# Numbers printed in the paper, for the tables' "paper" columns.
+PAPER_F_ACCURACY = {"mnist": {"train": 0.9973, "test": 0.9932},
+                    "cifar10": {"train": 0.8389, "test": 0.8132},
+                    "imagenet10": {"train": 0.9182, "test": 0.8983}}
+PAPER_TABLE2 = {  # attack -> (f(x_test), f(x_adv), D(x_test), D(x_adv))
+    "mnist": {"fgsm": (0.99, 0.12, 1.00, 0.99), "iter_linf": (0.99, 0.05, 1.00, 1.00),
+              "iter_l2": (0.99, 0.04, 0.99, 1.00), "cw_l2": (0.99, 0.03, 0.99, 1.00)},
+    "cifar10": {"fgsm": (0.81, 0.13, 0.98, 0.98), "iter_linf": (0.81, 0.07, 0.98, 0.98),
+                "iter_l2": (0.81, 0.07, 0.91, 0.91), "cw_l2": (0.81, 0.06, 0.94, 0.95)},
+    "imagenet10": {"fgsm": (0.90, 0.17, 0.92, 0.90), "iter_linf": (0.90, 0.09, 0.91, 0.91),
+                   "iter_l2": (0.90, 0.12, 0.93, 0.94), "cw_l2": (0.81, 0.10, 0.89, 0.84)},
+}
+
+_DATASETS = ("mnist", "cifar10", "imagenette", "imagenet10")
+_DATASET_KEYS = set(_DATASETS)
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: {list(allowed)}")
+
+
+def resolve_params(dataset: str, preset: str = "quick", **overrides) -> dict:
+    """Flat parameter dict for ``dataset`` at ``preset``, with ``overrides``."""
+    _choice("dataset", dataset, _DATASETS)
+    _choice("preset", preset, tuple(PRESETS))
+    base = PRESETS[preset]
+    ds_entry = base.get(dataset)
+    if ds_entry is None and dataset == "imagenet10":
+        ds_entry = base.get("imagenette", {})
+    if ds_entry is None:
+        raise ValueError(f"preset={preset!r} has no entry for dataset={dataset!r}; presets "
+                         f"with it: {[p for p in PRESETS if dataset in PRESETS[p]]}")
+    params = {k: copy.deepcopy(v) for k, v in base.items() if k not in _DATASET_KEYS}
+    params.update(copy.deepcopy(ds_entry))
+    params["eps_grid"] = copy.deepcopy(EPS_GRIDS[dataset])
+    params["eps"] = {}   # attack -> fixed epsilon; attacks not listed are calibrated
+    unknown = sorted(set(overrides) - set(params))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; allowed: {sorted(params)}")
+    for key, value in overrides.items():
+        if value is not None:
+            params[key] = value
+    params["dataset"], params["preset"] = dataset, preset
+    validate(params)
+    return params
+
+
+def validate(params: dict):
+    """Check values; raise ``ValueError`` naming the parameter and what is allowed."""
+    for a in params["attacks"]:
+        _choice("attack", a, ATTACKS)
+    _choice("saliency_norm", params["saliency_norm"], SALIENCY_NORMS)
+    _choice("detector_features", params["detector_features"], DETECTOR_FEATURES)
+    for key in ("f_train_size", "f_epochs", "f_batch_size", "n_adv_train", "n_adv_test",
+                "n_calib", "d_epochs", "d_batch_size", "iter_steps", "cw_steps",
+                "cw_binary_steps", "attack_batch_size", "seed"):
+        v = params[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "seed" else 1):
+            raise ValueError(f"{key}={v!r} must be a positive integer")
+    for key in ("f_lr", "d_lr", "cw_lr", "iter_step_ratio", "cw_initial_const"):
+        v = params[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"{key}={v!r} must be a positive number")
+    if not 0 < params["target_accuracy"] < 1:
+        raise ValueError(f"target_accuracy={params['target_accuracy']!r} must be in (0, 1)")
+    for attack, eps in params["eps"].items():
+        check_eps(attack, eps)
+
+
+def check_eps(attack: str, eps, n_features: int | None = None):
+    """Validate an attack budget: l_inf in (0, 1], JSMA gamma in (0, 1], l_2/l_1 > 0
+    and at most the diameter of [0,1]^n."""
+    _choice("attack", attack, ATTACKS)
+    if attack == "cw_l2":
+        return
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise ValueError(f"eps[{attack!r}]={eps!r} must be a number > 0")
+    if attack in ("fgsm", "iter_linf", "jsma") and eps > 1:
+        raise ValueError(f"eps[{attack!r}]={eps!r} is beyond the input range [0, 1]; "
+                         "allowed: 0 < eps <= 1")
+    if n_features is not None:
+        limit = n_features ** 0.5 if attack == "iter_l2" else n_features
+        if attack in ("iter_l2", "iter_l1") and eps > limit:
+            raise ValueError(f"eps[{attack!r}]={eps!r} exceeds the largest possible distance "
+                             f"in [0,1]^{n_features} ({limit:.1f})")

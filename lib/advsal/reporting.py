@@ -1,0 +1,84 @@
+"""Writing tables and figures into ``figures/`` with their provenance.
+
+Every table is written as ``.csv``, ``.md`` and ``.tex``, every figure as
+``.png`` and ``.pdf``; beside each goes ``<name>.meta.json`` with the
+parameters, seed, library versions, git revision and machine that made it.
+Files are written atomically (temporary file, then rename).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .reproducibility import provenance
+
+__all__ = ["save_table", "save_figure", "markdown_table", "write_meta"]
+
+
+def _atomic_text(path: Path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _fmt(v, digits):
+    if isinstance(v, (float, np.floating)):
+        return "" if np.isnan(v) else f"{v:.{digits}f}"
+    if isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, float) for t in v):
+        return f"[{v[0]:.{digits}f}, {v[1]:.{digits}f}]"
+    return str(v)
+
+
+def markdown_table(df: pd.DataFrame, digits=3, index=True) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in df.iterrows():
+        cells = ([str(idx)] if index else []) + [_fmt(v, digits) for v in row.tolist()]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_meta(path: Path, params: dict | None, extra: dict | None = None):
+    meta = provenance(params)
+    meta.update(extra or {})
+    _atomic_text(Path(str(path) + ".meta.json"),
+                 json.dumps(meta, indent=1, sort_keys=True, default=str))
+
+
+def save_table(df: pd.DataFrame, name: str, figures_dir, params=None, caption="",
+               digits=3, index=True):
+    """Write ``df`` as CSV, Markdown and LaTeX under ``figures_dir``; return the paths."""
+    figures_dir = Path(figures_dir)
+    base = figures_dir / name
+    _atomic_text(base.with_suffix(".csv"), df.to_csv(index=index, float_format="%.4f"))
+    md = (f"{caption}\n\n" if caption else "") + markdown_table(df, digits, index)
+    _atomic_text(base.with_suffix(".md"), md)
+    tex_df = df.map(lambda v: _fmt(v, digits))
+    _atomic_text(base.with_suffix(".tex"), tex_df.to_latex(index=index, caption=caption or None,
+                                                           label=f"tab:{name}", escape=True))
+    write_meta(base, params, {"caption": caption})
+    return [base.with_suffix(e) for e in (".csv", ".md", ".tex")]
+
+
+def save_figure(fig, name: str, figures_dir, params=None, dpi=150):
+    """Write ``fig`` as PNG and PDF under ``figures_dir``; return the paths."""
+    figures_dir = Path(figures_dir)
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in (".png", ".pdf"):
+        target = figures_dir / f"{name}{ext}"
+        fd, tmp = tempfile.mkstemp(dir=figures_dir, prefix=".tmp-", suffix=ext)
+        os.close(fd)
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, target)
+        paths.append(target)
+    write_meta(figures_dir / name, params)
+    return paths

@@ -1,0 +1,139 @@
+"""Study runner: executes the numbered notebooks with papermill.
+
+    python -m advsal.runner --datasets mnist cifar10 --preset quick
+
+runs ``notebooks/01_*.ipynb`` ... in order for each data set, passing the
+parameters, and saves each executed notebook to ``<output>/<preset>/<dataset>/``.
+On the first failing cell it stops and prints that cell's traceback. At the
+end it prints where the figures are and writes the wall time of every
+notebook to ``<output>/<preset>/timings.csv`` (also copied into the figures
+folder as ``timings_<preset>.csv``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .paths import repo_root, resolve_dirs
+from .presets import PRESETS
+
+__all__ = ["main", "run_study", "notebooks"]
+
+DATASETS = ("mnist", "cifar10", "imagenette", "imagenet10")
+
+
+def notebooks(folder=None, only=None):
+    folder = Path(folder or repo_root() / "notebooks")
+    found = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = set(only)
+        found = [p for p in found if p.stem[:2] in wanted or p.stem in wanted]
+    return found
+
+
+def _check_types(params: dict):
+    types = {"dataset": str, "preset": str, "seed": int, "overrides": dict, "progress": bool}
+    for k, t in types.items():
+        if k in params and not isinstance(params[k], t):
+            raise TypeError(f"parameter {k}={params[k]!r} must be of type {t.__name__}")
+
+
+def run_study(datasets, preset="quick", output="runs", data_dir=None, artefact_dir=None,
+              figures_dir=None, seed=0, only=None, overrides=None, progress=False,
+              kernel_name="python3"):
+    """Execute the notebooks for each data set; return the list of timing rows."""
+    import papermill as pm
+
+    for d in datasets:
+        if d not in DATASETS:
+            raise ValueError(f"dataset={d!r} is not known; allowed: {list(DATASETS)}")
+    if preset not in PRESETS:
+        raise ValueError(f"preset={preset!r} is not known; allowed: {list(PRESETS)}")
+    data_dir, artefact_dir, figures_dir = resolve_dirs(data_dir, artefact_dir, figures_dir)
+    out_root = Path(output) / preset
+    rows = []
+    for dataset in datasets:
+        out_dir = out_root / dataset
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for nb in notebooks(only=only):
+            params = {"dataset": dataset, "preset": preset, "seed": int(seed),
+                      "data_dir": str(data_dir) if data_dir else None,
+                      "artefact_dir": str(artefact_dir), "figures_dir": str(figures_dir),
+                      "overrides": dict(overrides or {}), "progress": bool(progress)}
+            _check_types(params)
+            target = out_dir / nb.name
+            print(f"[{dataset}/{preset}] {nb.name} ...", flush=True)
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(str(nb), str(target), parameters=params,
+                                    kernel_name=kernel_name, cwd=str(nb.parent),
+                                    progress_bar=False)
+            except pm.PapermillExecutionError as err:
+                print(f"\nFAILED: {nb.name} for {dataset} (cell {err.exec_count}); executed "
+                      f"notebook saved at {target}\n{err.ename}: {err.evalue}\n"
+                      + "".join(err.traceback), file=sys.stderr)
+                raise SystemExit(1) from None
+            dt = time.perf_counter() - t0
+            rows.append({"dataset": dataset, "preset": preset, "notebook": nb.stem,
+                         "seconds": round(dt, 1)})
+            print(f"[{dataset}/{preset}] {nb.name} done in {dt:.1f} s", flush=True)
+    _write_timings(rows, out_root, figures_dir, preset)
+    total = sum(r["seconds"] for r in rows)
+    print(f"\nStudy done in {total:.0f} s. Executed notebooks: {out_root}\n"
+          f"Figures and tables: {figures_dir}")
+    return rows
+
+
+def _write_timings(rows, out_root, figures_dir, preset):
+    import pandas as pd
+
+    from .reporting import save_table
+
+    if not rows:
+        return
+    df = pd.DataFrame(rows)
+    previous = Path(figures_dir) / f"timings_{preset}.csv"
+    if previous.exists():   # keep the other data sets' and notebooks' rows
+        old = pd.read_csv(previous)
+        keep = ~old.set_index(["dataset", "notebook"]).index.isin(
+            df.set_index(["dataset", "notebook"]).index)
+        df = pd.concat([old[keep], df], ignore_index=True)
+    df = df.sort_values(["dataset", "notebook"])
+    out_root.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_root / "timings.csv", index=False)
+    save_table(df.set_index("notebook")[["dataset", "preset", "seconds"]], f"timings_{preset}", figures_dir, {"preset": preset},
+               caption=f"Wall time of each notebook, {preset} preset", digits=1)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m advsal.runner", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"], choices=DATASETS)
+    ap.add_argument("--preset", default="quick", choices=list(PRESETS))
+    ap.add_argument("--output", default=str(repo_root() / "runs"),
+                    help="folder for the executed notebooks")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--artefact-dir", default=None)
+    ap.add_argument("--figures-dir", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", nargs="*", default=None,
+                    help="notebook numbers to run, e.g. 01 02 (default: all)")
+    ap.add_argument("--set", default="{}", metavar="JSON",
+                    help='preset overrides as JSON, e.g. \'{"d_epochs": 3}\'')
+    ap.add_argument("--progress", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        overrides = json.loads(args.set)
+    except json.JSONDecodeError as err:
+        ap.error(f"--set must be a JSON object: {err}")
+    if not isinstance(overrides, dict):
+        ap.error("--set must be a JSON object")
+    run_study(args.datasets, args.preset, args.output, args.data_dir, args.artefact_dir,
+              args.figures_dir, args.seed, args.only, overrides, args.progress)
+
+
+if __name__ == "__main__":
+    main()

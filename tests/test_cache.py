@@ -1,0 +1,57 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from advsal.cache import ArtefactStore, CorruptArtefactWarning, make_key
+
+
+def test_key_is_order_independent_and_sensitive():
+    assert make_key({"a": 1, "b": [1, 2]}) == make_key({"b": [1, 2], "a": 1})
+    assert make_key({"a": 1}) != make_key({"a": 2})
+
+
+def test_cache_returns_identical_arrays_without_recomputing(tmp_path):
+    store = ArtefactStore(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.random.default_rng(len(calls)).random((5, 3)).astype(np.float32)}
+
+    a = store.cached_arrays("stage", {"p": 1}, compute)
+    b = store.cached_arrays("stage", {"p": 1}, compute)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(a["x"], b["x"])
+    store.cached_arrays("stage", {"p": 2}, compute)
+    assert len(calls) == 2
+
+
+def test_corrupt_or_unmarked_artefact_is_rebuilt(tmp_path):
+    store = ArtefactStore(tmp_path)
+    store.save_arrays("s", {"p": 1}, {"x": np.arange(10)})
+    path = store.path("s", {"p": 1}, "npz")
+    path.write_bytes(path.read_bytes()[:50])         # truncated by a crash
+    with pytest.warns(CorruptArtefactWarning, match="checksum"):
+        assert store.load_arrays("s", {"p": 1}) is None
+    store.save_arrays("s", {"p": 1}, {"x": np.arange(10)})
+    path.with_suffix(".json").unlink()                # interrupted before the marker
+    with pytest.warns(CorruptArtefactWarning, match="completeness marker"):
+        assert store.load_arrays("s", {"p": 1}) is None
+    out = store.cached_arrays("s", {"p": 1}, lambda: {"x": np.arange(3)})
+    assert out["x"].tolist() == [0, 1, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.load_arrays("s", {"p": 1})["x"].tolist() == [0, 1, 2]
+
+
+def test_models_roundtrip_safely(tmp_path, trained_f):
+    store = ArtefactStore(tmp_path)
+    store.save_model("m", {"k": 1}, trained_f)
+    loaded = store.load_model("m", {"k": 1})
+    x = np.zeros((2, 28, 28, 1), np.float32)
+    np.testing.assert_allclose(loaded(x).numpy(), trained_f(x).numpy(), rtol=1e-5, atol=1e-5)
+    p = store.path("m", {"k": 1}, "keras")
+    p.write_bytes(p.read_bytes()[:100])
+    with pytest.warns(CorruptArtefactWarning):
+        assert store.load_model("m", {"k": 1}) is None
