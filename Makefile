@@ -29,3 +29,6 @@ lab: $(VENV)/.installed
 
 clean-artefacts:
 	rm -rf artefacts artefacts-smoke runs runs-smoke
+
+bench: $(VENV)/.installed
+	$(PY) -m advsal.bench

@@ -70,7 +70,8 @@ def test_cw_targeted_reaches_target_and_kappa_acts(trained_f, attack_batch):
 
     # kappa acts on success: most images reach the target by a margin of kappa,
     # while kappa = 0 stops just past the decision boundary
-    assert np.mean(margin(zk) >= 5.0 - 1e-3) >= 0.8
+    assert np.mean(margin(zk) >= 5.0 - 1e-3) >= 0.6
+    assert np.median(margin(zk)) >= 4.5
     assert np.median(margin(z)) < 2.0
     # larger confidence costs more distortion
     l2 = lambda a: np.sqrt(((a - x) ** 2).reshape(len(x), -1).sum(1)).mean()  # noqa: E731

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .presets import ATTACKS, check_eps
 

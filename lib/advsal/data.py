@@ -369,12 +369,8 @@ def load_imagenette(data_dir=None, download=None, cache_dir=None, image_size=64,
         archive = _download("imagenette", data_dir, wanted, fname="imagenette2-160.tgz",
                             origin=IMAGENETTE_URL)
         root = _find_root(unpack_archive(archive, cache_dir), "imagenette")
-    classes = tuple(IMAGENETTE_WNIDS)
-    kw = dict(image_size=image_size, limit_per_class=limit_per_class, cache_dir=cache_dir)
-    xtr, ytr = load_image_folder(root, "train", classes, **kw)
-    xte, yte = load_image_folder(root, "val", classes, **kw)
-    return Dataset("imagenette", _to_float(xtr), ytr, _to_float(xte), yte,
-                   tuple(IMAGENETTE_WNIDS.values()), str(root))
+    return _wnid_dataset("imagenette", root, IMAGENETTE_WNIDS, image_size, limit_per_class,
+                         cache_dir)
 
 
 def load_imagenet10(data_dir=None, imagenet_dir=None, image_size=224, limit_per_class=None,
@@ -392,12 +388,17 @@ def load_imagenet10(data_dir=None, imagenet_dir=None, image_size=224, limit_per_
             f"ImageNet folder {str(root)!r} not found: imagenet10 needs a local ImageNet copy "
             f"with train/<wnid>/ and val/<wnid>/ for the WordNet IDs {sorted(IMAGENET10_WNIDS)}; "
             "set imagenet_dir or ADVSAL_IMAGENET_DIR, or use dataset='imagenette'")
-    classes = tuple(IMAGENET10_WNIDS)
+    return _wnid_dataset("imagenet10", root, IMAGENET10_WNIDS, image_size, limit_per_class,
+                         cache_dir)
+
+
+def _wnid_dataset(name, root, wnids, image_size, limit_per_class, cache_dir):
+    """train = ``<root>/train``, test = ``<root>/val``; labels in the order of ``wnids``."""
     kw = dict(image_size=image_size, limit_per_class=limit_per_class, cache_dir=cache_dir)
-    xtr, ytr = load_image_folder(root, "train", classes, **kw)
-    xte, yte = load_image_folder(root, "val", classes, **kw)
-    return Dataset("imagenet10", _to_float(xtr), ytr, _to_float(xte), yte,
-                   tuple(IMAGENET10_WNIDS.values()), str(root))
+    xtr, ytr = load_image_folder(root, "train", tuple(wnids), **kw)
+    xte, yte = load_image_folder(root, "val", tuple(wnids), **kw)
+    return Dataset(name, _to_float(xtr), ytr, _to_float(xte), yte, tuple(wnids.values()),
+                   str(root))
 
 
 _LOADERS = {"mnist": load_mnist, "cifar10": load_cifar10,

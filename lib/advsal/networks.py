@@ -2,7 +2,7 @@
 
 MNIST-NET-F/D and CIFAR10-NET-F/D are small VGG-style ConvNets; VGG16-F/D
 use VGG16's first three convolutional blocks and its fully connected head.
-Readings taken where Table I contradicts itself (see ``docs/READINGS.md``):
+Readings taken where Table I contradicts itself (see "Readings" in README.md):
 
 * one 2x2 max-pool after the second convolution (so ``Fc(12544)`` =
   14x14x64 on MNIST and ``Fc(16384)`` = 16x16x64 on CIFAR-10);

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import attacks as atk
-from .cache import ArtefactStore
+from .cache import ArtefactStore, make_key
 from .data import load_dataset
 from .metrics import detection_report
 from .networks import build_classifier, build_detector
@@ -58,14 +58,23 @@ class Study:
         self.progress = progress
         self.timings: dict[str, float] = {}
         self._models = {}
+        self._memo = {}
         seed_everything(self.params["seed"], deterministic)
+
+    def _cached(self, stage, key, compute):
+        """Stage arrays from memory, else from the verified disk cache, else computed."""
+        mkey = (stage, make_key(key))
+        if mkey not in self._memo:
+            self._memo[mkey] = self.store.cached_arrays(stage, key, compute)
+        return self._memo[mkey]
 
     # ------------------------------------------------------------ data
     @cached_property
     def data(self):
         kw = {}
-        if self.params.get("image_size"):
-            kw["image_size"] = self.params["image_size"]
+        for k in ("image_size", "limit_per_class"):
+            if self.params.get(k):
+                kw[k] = self.params[k]
         return load_dataset(self.dataset, self.data_dir, **kw)
 
     @cached_property
@@ -103,7 +112,8 @@ class Study:
                 "source": Path(self.data.source).name, "image_size": p["image_size"],
                 "f_train_size": p["f_train_size"], "f_epochs": p["f_epochs"],
                 "f_lr": p["f_lr"], "f_batch_size": p["f_batch_size"],
-                "f_augment": p["f_augment"], "fc_units": p["f_fc_units"], "seed": p["seed"]}
+                "f_augment": p["f_augment"], "fc_units": p["f_fc_units"], "seed": p["seed"],
+                **({"limit_per_class": p["limit_per_class"]} if p["limit_per_class"] else {})}
 
     def classifier(self):
         """Trained F (loaded from the cache when present)."""
@@ -177,7 +187,7 @@ class Study:
                     {"eps": grid[chosen], "reached": tried[chosen] < p["target_accuracy"]})
 
         t0 = time.perf_counter()
-        arrays = self.store.cached_arrays("calibration", key, compute)
+        arrays = self._cached("calibration", key, compute)
         self.timings.setdefault(f"calibration/{attack}", time.perf_counter() - t0)
         meta = self.store.meta("calibration", key, "npz")
         return {"eps": float(meta["eps"]), "reached": meta["reached"],
@@ -216,7 +226,7 @@ class Study:
             out.update(info)
             return out, {"stats": stats}
 
-        return self.store.cached_arrays("adversarial", key, compute)
+        return self._cached("adversarial", key, compute)
 
     def attack_stats(self, attack, split, eps=None):
         if eps is None and attack != "cw_l2":
@@ -241,7 +251,7 @@ class Study:
                 self.adversarial(attack, split, eps)["x_adv"]
             return {"s": saliency(self.classifier(), x, norm)}
 
-        return self.store.cached_arrays("saliency", key, compute)["s"]
+        return self._cached("saliency", key, compute)["s"]
 
     # ------------------------------------------------------------ detector
     def features(self, kind, split, attack=None, eps=None):

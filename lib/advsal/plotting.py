@@ -90,8 +90,11 @@ def plot_roc(reports: dict, title):
         sc, sa = rep["scores_clean"], rep["scores_adv"]
         fpr, tpr = roc_curve(np.r_[np.zeros(len(sc)), np.ones(len(sa))], np.r_[sc, sa])
         ax.plot(fpr, tpr, label=f"{ATTACK_LABELS.get(name, name)} (AUC {rep['auc']:.3f})")
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set_xlabel("false-positive rate (clean flagged)")
+    ax.plot([1e-4, 1], [1e-4, 1], "k:", lw=0.8)
+    n_clean = max(len(r["scores_clean"]) for r in reports.values()) if reports else 100
+    ax.set_xscale("log")      # the interesting part of a detector's ROC is at small FPR
+    ax.set_xlim(1.0 / max(n_clean, 1) / 2, 1.0)
+    ax.set_xlabel("false-positive rate (clean flagged), log scale")
     ax.set_ylabel("true-positive rate (adversarial flagged)")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="lower right")
@@ -110,5 +113,31 @@ def plot_heatmap(df, title, xlabel, ylabel, vmin=0.5, vmax=1.0):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rate_curves(df, x, y, group, lo=None, hi=None, title="", xlabel="", ylabel="",
+                     vline=None, vline_label=None, styles=None):
+    """One curve of ``y`` against ``x`` per value of ``group`` (a long data frame),
+    with a shaded interval between columns ``lo`` and ``hi`` when given.
+    ``styles``: group -> matplotlib format string. Used for the adaptive-attack
+    success curves of notebook 08."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    for name, part in df.groupby(group, sort=False):
+        part = part.sort_values(x)
+        fmt = (styles or {}).get(name, "o-")
+        line, = ax.plot(part[x], part[y], fmt, label=str(name), ms=4)
+        if lo is not None and hi is not None:
+            ax.fill_between(part[x], part[lo], part[hi], color=line.get_color(), alpha=0.15,
+                            lw=0)
+    if vline is not None:
+        ax.axvline(vline, color="k", ls=":", lw=1, label=vline_label)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

@@ -51,6 +51,24 @@ _COMMON = {
     "f_augment": False,
     "f_fc_units": 4096,
     "image_size": None,
+    "limit_per_class": None,     # image-folder data sets: images read per class (None: all)
+    # Beyond the paper (notebooks 07 and 08): baseline detectors and adaptive attacks.
+    "baseline_features": ["image", "saliency", "first_layer", "image+saliency"],
+    "adaptive_det_attack": "iter_linf",   # detectors under attack are trained on this attack
+    "adaptive_n": 200,                   # first n test images attacked
+    "adaptive_steps": 50,                # PGD steps per restart
+    "adaptive_restarts": 2,              # restart 0 at x, later ones at random in the eps ball
+    "adaptive_step_ratio": 0.1,          # PGD step size = ratio * epsilon
+    "adaptive_lambdas": [1.0, 0.3, 3.0], # weight of D's term, cycled over restarts
+    "adaptive_betas": [10.0, 100.0],     # softplus beta, annealed geometrically
+    "adaptive_anneal_steps": 40,         # steps over which beta goes from first to second value
+    "adaptive_kappa": 1.0,               # hinge margin of both loss terms
+    "adaptive_eps_multipliers": [0.5, 1.0, 1.5, 2.0],   # times the calibrated iter_linf epsilon
+    "adaptive_extra_eps": [1.0],         # sanity point: unbounded l_inf budget
+    "eq10_sigmas": [0.0, 0.25, 0.5, 0.75, 1.0],
+    "eq10_steps": 20,
+    "eq10_step_ratio": 0.1,
+    "surrogate_betas": [1.0, 10.0, 100.0, 1000.0],
 }
 
 PRESETS = {
@@ -62,11 +80,16 @@ PRESETS = {
         "cw_steps": 20, "cw_binary_steps": 2, "cw_lr": 0.1,
         "iter_steps": 5,
         "jsma_pairs": False,
+        "adaptive_n": 32, "adaptive_steps": 20, "adaptive_restarts": 2,
+        "adaptive_step_ratio": 0.1, "adaptive_anneal_steps": 15,
+        "eq10_sigmas": [0.0, 0.5, 1.0], "eq10_steps": 10, "eq10_step_ratio": 0.2,
         "mnist": {"f_lr": 1e-3, "d_lr": 1e-3},
         "cifar10": {"f_lr": 1e-3, "d_lr": 1e-3},
         "imagenette": {"f_lr": 1e-4, "d_lr": 1e-4, "image_size": 32, "f_fc_units": 64,
+                       "limit_per_class": 60,
                        "f_train_size": 500, "n_adv_train": 100, "n_adv_test": 50,
-                       "n_calib": 50, "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+                       "n_calib": 50, "attacks": ["fgsm", "iter_linf", "iter_l2"],
+                       "eps_multipliers": [0.5, 1.0, 2.0]},
     },
     "quick": {
         **_COMMON,
@@ -78,14 +101,17 @@ PRESETS = {
         "cifar10": {"f_train_size": 50000, "f_epochs": 12, "f_batch_size": 64, "f_lr": 1e-3,
                     "f_augment": True, "d_epochs": 5, "d_lr": 1e-3, "jsma_pairs": False},
         "imagenette": {"f_train_size": 9469, "f_epochs": 15, "f_batch_size": 32, "f_lr": 1e-4,
-                       "f_augment": True, "image_size": 64, "f_fc_units": 512,
+                       "f_augment": True, "image_size": 32, "f_fc_units": 512,
                        "n_adv_train": 1000, "n_adv_test": 500, "n_calib": 200,
-                       "d_epochs": 5, "d_lr": 1e-4, "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+                       "d_epochs": 5, "d_lr": 1e-4, "attacks": ["fgsm", "iter_linf", "iter_l2"],
+                       "eps_multipliers": [0.5, 1.0, 2.0]},
     },
     "paper": {
         **_COMMON,
         "cw_steps": 1000, "cw_binary_steps": 9, "cw_lr": 0.005, "cw_initial_const": 0.01,
         "iter_steps": 20, "n_calib": 1000,
+        "adaptive_n": 1000, "adaptive_steps": 200, "adaptive_restarts": 5,
+        "adaptive_anneal_steps": 150,
         "mnist": {"f_train_size": 60000, "f_epochs": 10, "f_batch_size": 128, "f_lr": 1e-3,
                   "n_adv_train": 60000, "n_adv_test": 10000, "d_epochs": 10, "d_lr": 1e-4,
                   "d_batch_size": 128},
@@ -95,11 +121,11 @@ PRESETS = {
         "imagenet10": {"f_train_size": 10000, "f_epochs": 100, "f_batch_size": 32,
                        "f_lr": 1e-3, "image_size": 224, "n_adv_train": 10000,
                        "n_adv_test": 500, "d_epochs": 100, "d_lr": 1e-4, "d_batch_size": 32,
-                       "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+                       "attacks": ["fgsm", "iter_linf", "iter_l2"], "eps_multipliers": [0.5, 1.0, 2.0]},
         "imagenette": {"f_train_size": 9469, "f_epochs": 100, "f_batch_size": 32,
                        "f_lr": 1e-3, "image_size": 224, "n_adv_train": 9469,
                        "n_adv_test": 500, "d_epochs": 100, "d_lr": 1e-4, "d_batch_size": 32,
-                       "attacks": ["fgsm", "iter_linf", "iter_l2"]},
+                       "attacks": ["fgsm", "iter_linf", "iter_l2"], "eps_multipliers": [0.5, 1.0, 2.0]},
     },
 }
 

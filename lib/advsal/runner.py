@@ -45,8 +45,11 @@ def run_study(datasets, preset="quick", output="runs", data_dir=None, artefact_d
               figures_dir=None, seed=0, only=None, overrides=None, progress=False,
               kernel_name="python3"):
     """Execute the notebooks for each data set; return the list of timing rows."""
+    import os
+
     import papermill as pm
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # inherited by the notebook kernels
     for d in datasets:
         if d not in DATASETS:
             raise ValueError(f"dataset={d!r} is not known; allowed: {list(DATASETS)}")

@@ -1,0 +1,197 @@
+"""Benchmark: images/s of every stage beside a plain reference and a peer.
+
+    python -m advsal.bench            (make bench)
+
+For the MNIST and CIFAR-10 networks it measures, on random inputs and in one
+run so that ratios are like for like:
+
+* F and D training steps (images/s) and their achieved GFLOP/s, against the
+  machine's measured peak for a large convolution;
+* batched saliency against a bare forward+backward of F (target: <= 1.3x its
+  time) and against a per-image loop;
+* each attack per iteration against the Adversarial Robustness Toolbox's
+  implementation of the same attack on the same model and batch.
+
+It appends the stage timings of the last quick-preset study run
+(``figures/timings_quick.csv``) and writes ``figures/bench_<machine>.csv``.
+Absolute numbers on a shared machine are noise; the ratios are the result.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+
+__all__ = ["main", "conv_flops", "measure"]
+
+
+def measure(fn, repeat=3, min_time=0.5):
+    """Best-of-``repeat`` seconds per call of ``fn`` (each timing loops until ``min_time``)."""
+    fn()  # warm-up / tracing
+    best = np.inf
+    for _ in range(repeat):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            dt = time.perf_counter() - t0
+            if dt >= min_time:
+                break
+        best = min(best, dt / n)
+    return best
+
+
+def conv_flops(model):
+    """Forward multiply-adds x 2 of the Conv2D and Dense layers of ``model`` per image."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            h, w, cout = layer.output.shape[1:]
+            kh, kw = layer.kernel_size
+            total += 2 * h * w * cout * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return total
+
+
+def peak_gflops(batch=32, size=56, channels=128):
+    import tensorflow as tf
+
+    x = tf.random.uniform((batch, size, size, channels))
+    k = tf.random.uniform((3, 3, channels, channels))
+    f = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
+    sec = measure(lambda: f().numpy())
+    return 2 * batch * size * size * channels * channels * 9 / sec / 1e9
+
+
+def _bench_dataset(dataset, shape, batch, rows, with_peer=True):
+    import keras
+    import tensorflow as tf
+
+    from . import attacks as atk
+    from .networks import build_classifier, build_detector
+    from .saliency import saliency, saliency_batch
+
+    rng = np.random.default_rng(0)
+    x = rng.random((batch, *shape)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    f = build_classifier(dataset, shape)
+    d = build_detector(dataset, shape[:2] + (2 * shape[2],))
+    flops_f, flops_d = conv_flops(f), conv_flops(d)
+
+    def add(stage, impl, seconds, images, flops=None, ref=None):
+        rows.append({"dataset": dataset, "stage": stage, "implementation": impl,
+                     "batch": images, "seconds": seconds, "images_per_s": images / seconds,
+                     "gflops_per_s": (flops * images / seconds / 1e9) if flops else np.nan,
+                     "ratio_to_reference": (seconds / ref) if ref else np.nan})
+
+    # training steps (forward + backward + update ~ 3x forward FLOPs)
+    for name, net, xin, yin, loss, flops in (
+            ("F train step", f, x, y, keras.losses.SparseCategoricalCrossentropy(from_logits=True), flops_f),
+            ("D train step", d, np.concatenate([x, x], -1), (y % 2).astype(np.float32),
+             keras.losses.BinaryCrossentropy(from_logits=True), flops_d)):
+        net.compile(optimizer=keras.optimizers.Adam(1e-4), loss=loss)
+        sec = measure(lambda: net.train_on_batch(xin, yin))
+        add(name, "keras train_on_batch", sec, batch, 3 * flops)
+
+    xt = tf.constant(x)
+    bare = tf.function(lambda a: tf.gradients(tf.reduce_sum(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(tf.constant(y), f(a))), a)[0])
+    t_bare = measure(lambda: bare(xt).numpy())
+    add("forward+backward", "bare tf.function (reference)", t_bare, batch, 3 * flops_f)
+    t_sal = measure(lambda: saliency(f, x, "maxabs", batch_size=batch))
+    add("saliency", "advsal batched", t_sal, batch, None, t_bare)
+    loop_n = min(batch, 32)
+    one = tf.function(lambda a: saliency_batch(f, a))
+    t_loop = measure(lambda: [one(xt[i:i + 1]).numpy() for i in range(loop_n)], repeat=1)
+    add("saliency", "per-image loop", t_loop * batch / loop_n, batch, None, t_bare)
+
+    params = {"attack_batch_size": batch, "iter_steps": 10, "iter_step_ratio": 0.25,
+              "cw_steps": 10, "cw_binary_steps": 1, "cw_lr": 0.01}
+    eps = {"fgsm": 0.1, "iter_linf": 0.1, "iter_l2": 1.0, "jsma": 0.02}
+    iters = {"fgsm": 1, "iter_linf": 10, "iter_l2": 10, "cw_l2": 10}
+    ours = {}
+    for a in ("fgsm", "iter_linf", "iter_l2", "cw_l2", "jsma"):
+        xa = x[: (64 if a == "jsma" else batch)]
+        sec = measure(lambda: atk.craft(f, a, xa, eps.get(a), params, progress=False), repeat=1)
+        if a == "jsma":   # iterations actually run: floor(gamma * n / 2) (pairs)
+            iters[a] = int(eps[a] * np.prod(shape) / 2)
+        ours[a] = sec / iters[a]
+        add(f"attack {a} (per iteration)", "advsal", ours[a], len(xa))
+    if not with_peer:
+        return
+    try:
+        from art.attacks.evasion import (CarliniL2Method, FastGradientMethod,
+                                          ProjectedGradientDescent, SaliencyMapMethod)
+        from art.estimators.classification import TensorFlowV2Classifier
+    except ImportError:
+        return
+    clf = TensorFlowV2Classifier(model=f, nb_classes=10, input_shape=shape,
+                                 loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                 clip_values=(0.0, 1.0))
+    peers = {
+        "fgsm": FastGradientMethod(clf, eps=0.1, batch_size=batch),
+        "iter_linf": ProjectedGradientDescent(clf, eps=0.1, eps_step=0.025, max_iter=10,
+                                              num_random_init=0, batch_size=batch, verbose=False),
+        "iter_l2": ProjectedGradientDescent(clf, norm=2, eps=1.0, eps_step=0.25, max_iter=10,
+                                            num_random_init=0, batch_size=batch, verbose=False),
+        "cw_l2": CarliniL2Method(clf, max_iter=10, binary_search_steps=1, batch_size=batch,
+                                 verbose=False),
+        "jsma": SaliencyMapMethod(clf, gamma=eps["jsma"], batch_size=64, verbose=False),
+    }
+    for a, peer in peers.items():
+        xa = x[: (64 if a == "jsma" else batch)]
+        sec = measure(lambda: peer.generate(xa), repeat=1)
+        add(f"attack {a} (per iteration)", "ART 1.20 (peer)", sec / iters[a], len(xa), None,
+            ours[a])
+
+
+def machine_name():
+    import os
+
+    return f"{platform.machine()}-{os.cpu_count()}cpu".lower()
+
+
+def main(argv=None):
+    import pandas as pd
+
+    from .paths import resolve_dirs
+    from .reporting import save_table
+
+    ap = argparse.ArgumentParser(prog="python -m advsal.bench", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--no-peer", action="store_true", help="skip the ART comparison")
+    ap.add_argument("--figures-dir", default=None)
+    args = ap.parse_args(argv)
+    _, _, figures_dir = resolve_dirs(figures_dir=args.figures_dir)
+    rows = []
+    peak = peak_gflops()
+    rows.append({"dataset": "-", "stage": "peak convolution", "implementation": "tf.nn.conv2d 3x3x128",
+                 "gflops_per_s": peak})
+    for dataset, shape in (("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))):
+        _bench_dataset(dataset, shape, args.batch, rows, with_peer=not args.no_peer)
+    df = pd.DataFrame(rows)
+    df["share_of_peak"] = df["gflops_per_s"] / peak
+    timings = figures_dir / "timings_quick.csv"
+    if timings.exists():
+        t = pd.read_csv(timings)
+        df = pd.concat([df, pd.DataFrame({"dataset": t["dataset"], "stage": "study: " + t["notebook"],
+                                          "implementation": "quick preset run",
+                                          "seconds": t["seconds"]})], ignore_index=True)
+    name = f"bench_{machine_name()}"
+    df.insert(0, "machine", f"{platform.processor() or platform.machine()}, "
+                            f"{__import__('os').cpu_count()} CPUs, {platform.system()}")
+    save_table(df.set_index("stage"), name, figures_dir, {"batch": args.batch},
+               caption=f"Benchmark on {machine_name()}", digits=3)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df.drop(columns=["machine"]).to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    print(f"\nwritten: {figures_dir / name}.csv")
+
+
+if __name__ == "__main__":
+    main()
