@@ -38,3 +38,18 @@ def test_smoke_training_beats_chance(mnist, trained_f):
     from conftest import accuracy
 
     assert accuracy(trained_f, mnist.x_test[:1000], mnist.y_test[:1000]) > 0.8
+
+
+def test_augmentation_is_a_flip_and_shift_per_image():
+    from advsal.training import augment_batch
+
+    x = np.random.default_rng(0).random((20, 8, 8, 3)).astype(np.float32)
+    out = augment_batch(x, np.random.default_rng(1), max_shift=2)
+    r = np.random.default_rng(1)
+    ref = x.copy()
+    flip = r.random(20) < 0.5
+    ref[flip] = ref[flip, :, ::-1]
+    pad = np.pad(ref, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    dy, dx = r.integers(0, 5, size=(2, 20))
+    expected = np.stack([pad[i, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8] for i in range(20)])
+    np.testing.assert_array_equal(out, expected)

@@ -96,6 +96,7 @@ PRESETS = {
         "n_adv_train": 2000, "n_adv_test": 1000, "n_calib": 500,
         "d_batch_size": 64,
         "cw_steps": 60, "cw_binary_steps": 3, "cw_lr": 0.1,
+        "adaptive_n": 100,
         "mnist": {"f_train_size": 60000, "f_epochs": 2, "f_batch_size": 64, "f_lr": 1e-3,
                   "d_epochs": 10, "d_lr": 1e-3},
         "cifar10": {"f_train_size": 50000, "f_epochs": 12, "f_batch_size": 64, "f_lr": 1e-3,

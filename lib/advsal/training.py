@@ -24,9 +24,9 @@ def augment_batch(x, rng, max_shift=4):
     pad = np.pad(x, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)))
     dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, len(x)))
     h, w = x.shape[1:3]
-    for i in range(len(x)):
-        x[i] = pad[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
-    return x
+    windows = np.lib.stride_tricks.sliding_window_view(pad, (h, w), axis=(1, 2))
+    # windows: (N, 2s+1, 2s+1, C, h, w) views; pick one offset per image, no copy before this
+    return np.ascontiguousarray(windows[np.arange(len(x)), dy, dx].transpose(0, 2, 3, 1))
 
 
 def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val, y_val,
