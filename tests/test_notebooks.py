@@ -33,7 +33,11 @@ def test_table2_has_expected_rows_columns_and_values(smoke_run):
     for col in TABLE2_COLUMNS:
         assert col in t2.columns
     rates = t2[["f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "AUC", "TPR@5%FPR"]]
-    assert ((rates >= 0) & (rates <= 1)).all().all()
+    assert rates[["f(x_test)", "f(x_adv)", "D(x_test)"]].notna().all().all()
+    # AUC and TPR@5%FPR are undefined (empty) where no adversarial image fooled the
+    # smoke-size F; every defined value is a rate
+    values = rates.stack()
+    assert len(values) >= 3 * len(t2) and ((values >= 0) & (values <= 1)).all()
     assert (t2["f(x_adv)"] < t2["f(x_test)"]).all()
     for ext in (".md", ".tex", ".meta.json"):
         assert (root / "figures" / f"table2_{dataset}{ext}").exists()
@@ -81,6 +85,7 @@ def test_beyond_the_paper_tables(smoke_run):
     assert len(base) > 0
     adaptive = pd.read_csv(root / "figures" / "adaptive_mnist.csv")
     rates = adaptive.select_dtypes("number")
-    rate_cols = [c for c in rates.columns if "rate" in c.lower()]
-    assert rate_cols and ((rates[rate_cols] >= 0) & (rates[rate_cols] <= 1)).all().all()
+    rate_cols = ["rate", "ci_low", "ci_high"]
+    assert ((rates[rate_cols] >= 0) & (rates[rate_cols] <= 1)).all().all()
+    assert (adaptive["ci_low"] <= adaptive["rate"]).all() and (adaptive["rate"] <= adaptive["ci_high"]).all()
     assert (root / "figures" / "adaptive_mnist.png").exists()

@@ -58,7 +58,8 @@ def save_table(df: pd.DataFrame, name: str, figures_dir, params=None, caption=""
     """Write ``df`` as CSV, Markdown and LaTeX under ``figures_dir``; return the paths."""
     figures_dir = Path(figures_dir)
     base = figures_dir / name
-    _atomic_text(base.with_suffix(".csv"), df.to_csv(index=index, float_format="%.4f"))
+    csv_df = df.map(lambda v: _fmt(v, 4) if isinstance(v, tuple) else v)  # intervals as "[lo, hi]"
+    _atomic_text(base.with_suffix(".csv"), csv_df.to_csv(index=index, float_format="%.4f"))
     md = (f"{caption}\n\n" if caption else "") + markdown_table(df, digits, index)
     _atomic_text(base.with_suffix(".md"), md)
     tex_df = df.map(lambda v: _fmt(v, digits))
