@@ -261,6 +261,19 @@ def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
 
 
 # ------------------------------------------------------------------ driver
+_COMPILED = {}
+
+
+def _compiled(model, key, make):
+    """One ``tf.function`` per (model, attack settings), traced once and reused
+    (train and test splits, repeated calls in calibration and benchmarks)."""
+    entry = _COMPILED.get((id(model), key))
+    if entry is None or entry[0] is not model:
+        entry = (model, tf.function(make()))
+        _COMPILED[(id(model), key)] = entry
+    return entry[1]
+
+
 def _batched(fn, arrays, batch_size, desc, progress=True):
     """Apply ``fn`` to aligned ``arrays`` in fixed-size batches (last one padded)."""
     n = len(arrays[0])
@@ -298,14 +311,16 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
     ratio = float(params.get("iter_step_ratio", 0.25))
     info = {}
     if attack == "fgsm":
-        fn = tf.function(lambda a: fgsm(model, a, eps))
+        fn = _compiled(model, (attack, eps), lambda: lambda a: fgsm(model, a, eps))
         args = [x]
     elif attack in ("iter_linf", "iter_l2"):
         norm = np.inf if attack == "iter_linf" else 2
-        fn = tf.function(lambda a: iterative(model, a, eps, norm, steps, ratio * eps))
+        fn = _compiled(model, (attack, eps, steps, ratio),
+                       lambda: lambda a: iterative(model, a, eps, norm, steps, ratio * eps))
         args = [x]
     elif attack == "iter_l1":
-        fn = tf.function(lambda a: iter_l1(model, a, eps, steps, ratio * eps))
+        fn = _compiled(model, (attack, eps, steps, ratio),
+                       lambda: lambda a: iter_l1(model, a, eps, steps, ratio * eps))
         args = [x]
     elif attack == "jsma":
         pred = predict(model, x).argmax(1)
@@ -316,7 +331,8 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
         if pairs:
             bs = max(1, min(bs, int(2.5e7 // (n * n))))   # bound the n x n pair scores
         theta = float(params.get("jsma_theta", 1.0))
-        fn = tf.function(lambda a, t: jsma(model, a, t, eps, theta, pairs))
+        fn = _compiled(model, (attack, eps, theta, pairs),
+                       lambda: lambda a, t: jsma(model, a, t, eps, theta, pairs))
         args = [x, targets]
     else:  # cw_l2
         pred = predict(model, x).argmax(1)
