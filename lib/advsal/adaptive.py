@@ -523,10 +523,16 @@ def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps
     anneal_steps = int(anneal_steps or p["adaptive_anneal_steps"])
     kappa = float(kappa if kappa is not None else p["adaptive_kappa"])
     det_eps = _det_eps(study, det_attack)
+    # Budgets beyond the largest bounded one (the "unbounded" sanity point) keep that
+    # budget's step size: steps of 10 % of an unbounded budget jump straight to
+    # saturated images, which the first-layer detector flags (measured: 0 % at
+    # eps = 1 against 100 % at eps = 0.3 on MNIST with proportional steps).
+    step_size = step_ratio * min(float(eps), det_eps * max(p["adaptive_eps_multipliers"]))
     key = {"stage": "adaptive", "version": ADAPTIVE_VERSION, "f": study.f_key,
            "detector": None if kind is None else study._det_key(det_attack, det_eps, kind),
            "eps": float(eps), "mode": mode if kind is not None else "undefended",
-           "steps": steps, "restarts": restarts, "step_ratio": step_ratio, "lambdas": lambdas,
+           "steps": steps, "restarts": restarts, "step_ratio": step_ratio,
+           "step_size": step_size, "lambdas": lambdas,
            "betas": betas, "anneal_steps": anneal_steps, "kappa": kappa, "n": n,
            "saliency_norm": p["saliency_norm"], "seed": p["seed"]}
 
@@ -535,7 +541,7 @@ def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps
         d = None if kind is None else study.detector(det_attack, det_eps, kind)
         x, y = _attack_images(study, n)
         out = adaptive_attack(f, d, x, y, float(eps), kind or "image", p["saliency_norm"],
-                              steps, restarts, step_ratio * float(eps), lambdas, betas,
+                              steps, restarts, step_size, lambdas, betas,
                               anneal_steps, mode, kappa, p["seed"], batch_size)
         res = evaluate_system(f, d, out["x_adv"], y, kind or "image", p["saliency_norm"])
         pred_clean = evaluate_system(f, None, x, y)["pred"]
