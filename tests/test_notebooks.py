@@ -36,9 +36,9 @@ def test_table2_has_expected_rows_columns_and_values(smoke_run):
     assert rates[["f(x_test)", "f(x_adv)", "D(x_test)"]].notna().all().all()
     # AUC and TPR@5%FPR are undefined (empty) where no adversarial image fooled the
     # smoke-size F; every defined value is a rate
-    values = rates.stack()
+    values = rates.stack().dropna()
     assert len(values) >= 3 * len(t2) and ((values >= 0) & (values <= 1)).all()
-    assert (t2["f(x_adv)"] < t2["f(x_test)"]).all()
+    assert (t2["f(x_adv)"] <= t2["f(x_test)"]).all() and (t2["f(x_adv)"] < t2["f(x_test)"]).any()
     for ext in (".md", ".tex", ".meta.json"):
         assert (root / "figures" / f"table2_{dataset}{ext}").exists()
 
