@@ -90,7 +90,8 @@ def plot_roc(reports: dict, title):
         sc, sa = rep["scores_clean"], rep["scores_adv"]
         fpr, tpr = roc_curve(np.r_[np.zeros(len(sc)), np.ones(len(sa))], np.r_[sc, sa])
         ax.plot(fpr, tpr, label=f"{ATTACK_LABELS.get(name, name)} (AUC {rep['auc']:.3f})")
-    ax.plot([1e-4, 1], [1e-4, 1], "k:", lw=0.8)
+    chance = np.logspace(-4, 0, 200)
+    ax.plot(chance, chance, "k:", lw=0.8, label="chance")
     n_clean = max(len(r["scores_clean"]) for r in reports.values()) if reports else 100
     ax.set_xscale("log")      # the interesting part of a detector's ROC is at small FPR
     ax.set_xlim(1.0 / max(n_clean, 1) / 2, 1.0)
