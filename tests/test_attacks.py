@@ -43,13 +43,28 @@ def test_attack_lowers_accuracy(attack, adversarial, attack_batch, trained_f):
     assert accuracy(trained_f, adversarial[attack], y) < 0.5
 
 
-def test_fgsm_uses_predicted_label_not_true_label(trained_f, attack_batch):
-    """Label leaking: FGSM must attack F's prediction. With wrong 'true' labels
-    the result must not change, since labels are never passed."""
-    x, _ = attack_batch
-    a1, _ = craft(trained_f, "fgsm", x, 0.1, PARAMS, progress=False)
-    a2, _ = craft(trained_f, "fgsm", x.copy(), 0.1, PARAMS, progress=False)
-    np.testing.assert_array_equal(a1, a2)
+def test_fgsm_uses_predicted_label_not_true_label(trained_f, mnist):
+    """Label leaking: FGSM must step on F's *predicted* label. On images F
+    misclassifies, the step for the true label differs, so this test tells the two apart."""
+    import tensorflow as tf
+
+    x, y = mnist.x_test[:300], mnist.y_test[:300]
+    pred = predict(trained_f, x).argmax(1)
+    wrong = pred != y
+    assert wrong.any()
+    x = x[wrong][:16]
+    eps = 0.1
+
+    def step(labels):
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, trained_f(xt))
+        return np.clip(x + eps * np.sign(tape.gradient(loss, xt).numpy()), 0, 1)
+
+    ours, _ = craft(trained_f, "fgsm", x, eps, PARAMS, progress=False)
+    np.testing.assert_allclose(ours, step(pred[wrong][:16]), atol=1e-6)
+    assert np.abs(ours - step(y[wrong][:16])).max() > 0.1
 
 
 def test_cw_targeted_reaches_target_and_kappa_acts(trained_f, attack_batch):
