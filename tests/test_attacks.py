@@ -167,3 +167,94 @@ def test_cw_matches_art(trained_f, attack_batch):
     hit_ours = np.mean(predict(trained_f, ours).argmax(1) == targets)
     hit_art = np.mean(predict(trained_f, theirs).argmax(1) == targets)
     assert hit_ours >= hit_art - 0.15, (hit_ours, hit_art)
+
+
+def _jsma_reference(model, x, target, gamma, pairs):
+    """Plain per-image JSMA (Papernot et al.), one image and one iteration at a time."""
+    import tensorflow as tf
+
+    out = []
+    for xi, t in zip(x, target):
+        flat = xi.reshape(-1).copy()
+        n = flat.size
+        domain = flat < 1.0
+        for _ in range(int(np.floor(gamma * n / (2 if pairs else 1)))):
+            xt = tf.constant(flat.reshape(1, *xi.shape))
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(xt)
+                z = model(xt, training=False)
+                zt, zall = z[0, t], tf.reduce_sum(z)
+            if int(np.argmax(z[0])) == t:
+                break
+            gt = tape.gradient(zt, xt).numpy().reshape(-1)
+            go = tape.gradient(zall, xt).numpy().reshape(-1) - gt
+            if pairs:
+                alpha, beta = gt[:, None] + gt[None], go[:, None] + go[None]
+                ok = (alpha > 0) & (beta < 0) & domain[:, None] & domain[None]
+                np.fill_diagonal(ok, False)
+                if not ok.any():
+                    break
+                p, q = np.unravel_index(np.argmax(np.where(ok, alpha * -beta, 0)), ok.shape)
+                chosen = [p, q]
+            else:
+                ok = (gt > 0) & (go < 0) & domain
+                if not ok.any():
+                    break
+                chosen = [int(np.argmax(np.where(ok, gt * -go, 0)))]
+            flat[chosen] = np.minimum(flat[chosen] + 1.0, 1.0)
+            domain[chosen] = False
+        out.append(flat.reshape(xi.shape))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("pairs", [True, False])
+def test_jsma_pool_matches_plain_per_image_jsma(trained_f, attack_batch, pairs):
+    """The pooled, batched JSMA (slots refilled as images finish, pool shrunk at the
+    end) changes the same features as a plain loop over single images."""
+    from advsal.attacks import jsma_pool
+
+    x = attack_batch[0][:6]
+    targets = random_targets(predict(trained_f, x).argmax(1), 10, seed=5)
+    gamma = 0.03
+    ref = _jsma_reference(trained_f, x, targets, gamma, pairs)
+    pooled = jsma_pool(trained_f, x, targets, gamma, pairs=pairs, slots=4, chunk=3)
+    # the features changed must be identical (values are 1.0 where changed)
+    assert np.array_equal(np.abs(pooled - x) > 0, np.abs(ref - x) > 0)
+    np.testing.assert_allclose(pooled, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("pairs", [True, False])
+def test_jsma_accuracy_curve_matches_separate_runs(trained_f, mnist, pairs):
+    """One run at the largest gamma gives F's accuracy at every smaller gamma."""
+    from advsal.attacks import jsma_accuracy_curve
+
+    x, y = mnist.x_test[200:248], mnist.y_test[200:248]
+    params = dict(PARAMS, jsma_pairs=pairs)
+    gammas = [0.01, 0.02, 0.04]
+    curve = jsma_accuracy_curve(trained_f, x, y, gammas, params, seed=2)
+    direct = [accuracy(trained_f, craft(trained_f, "jsma", x, g, params, seed=2,
+                                        progress=False)[0], y) for g in gammas]
+    assert curve == pytest.approx(direct, abs=1e-12)
+    assert curve[0] > curve[-1]     # the budgets do differ in effect
+
+
+def test_cw_abort_early_keeps_success(trained_f, attack_batch):
+    x = attack_batch[0][:16]
+    targets = random_targets(predict(trained_f, x).argmax(1), 10, seed=4)
+    full = cw_l2(trained_f, x, targets, steps=40, binary_steps=1, lr=0.1,
+                 abort_early=False).numpy()
+    early = cw_l2(trained_f, x, targets, steps=40, binary_steps=1, lr=0.1,
+                  abort_early=True).numpy()
+    hits = [np.mean(predict(trained_f, a).argmax(1) == targets) for a in (full, early)]
+    assert hits[1] >= hits[0] - 0.1, hits
+
+
+def test_fgsm_equals_cleverhans(trained_f, attack_batch):
+    """Our one-pass FGSM gives cleverhans 4's fast_gradient_method images."""
+    from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
+
+    x = attack_batch[0][:32]
+    ours, _ = craft(trained_f, "fgsm", x, 0.2, PARAMS, progress=False)
+    theirs = fast_gradient_method(lambda z: trained_f(z, training=False), x, 0.2, np.inf,
+                                  clip_min=0.0, clip_max=1.0).numpy()
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)

@@ -60,6 +60,12 @@ def test_every_notebook_product_exists(smoke_run):
     assert acc.shape == (levels, 3 * levels) and ((acc >= 0) & (acc <= 1)).all().all()
     f2 = pd.read_csv(fig / f"fig2_{dataset}.csv", index_col=0)
     assert f2.shape == (n_attacks, n_attacks) and ((f2 >= 0) & (f2 <= 1)).all().all()
+    # the runner's timings say which notebooks computed stages: a first run computes F in 01
+    timings = pd.read_csv(fig / "timings_smoke.csv")
+    mine = timings[timings["dataset"] == dataset].set_index("notebook")
+    assert (mine["seconds"] > 0).all()
+    assert mine.loc["01_classifier", "stages_computed"] >= 1
+    assert mine.loc["02_adversarial", "stages_computed"] >= 2 * n_attacks
 
 
 def test_table2_rederived_from_artefacts(smoke_run, data_dir):

@@ -17,8 +17,9 @@ jsma        Papernot et al.'s JSMA, pairs of features, increasing        gamma
 cw_l2       Carlini & Wagner L2 with binary search over c, kappa        --
 =========== =========================================================== ========
 
-FGSM and the two iterative attacks call cleverhans 4 (``cleverhans.tf2``),
-wrapped in ``tf.function``. cleverhans 4 has no JSMA, and its
+The two iterative attacks call cleverhans 4 (``cleverhans.tf2``), wrapped in
+``tf.function``; FGSM is written here in one forward and one backward pass and
+tested equal to cleverhans 4's. cleverhans 4 has no JSMA, and its
 ``carlini_wagner_l2`` is broken under Keras 3 (it calls
 ``optimizer.variables()``, a property there; its ``const`` has the image's
 shape, so it fails on 3-channel inputs and scales c per pixel on MNIST; and
@@ -37,7 +38,7 @@ from tqdm import tqdm
 
 from .presets import ATTACKS, check_eps
 
-__all__ = ["fgsm", "iterative", "iter_l1", "jsma", "cw_l2", "craft", "attack_stats",
+__all__ = ["fgsm", "iterative", "iter_l1", "jsma", "jsma_pool", "jsma_accuracy_curve", "cw_l2", "craft", "attack_stats",
            "random_targets", "predict"]
 
 
@@ -61,11 +62,21 @@ def _logits_fn(model):
 
 # ------------------------------------------------------------------ cleverhans-based
 def fgsm(model, x, eps):
-    """One signed-gradient step of size ``eps`` on F's predicted label (Eq. 6)."""
-    from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
+    """One signed-gradient step of size ``eps`` on F's predicted label (Eq. 6).
 
-    return fast_gradient_method(_logits_fn(model), x, eps, np.inf,
-                                clip_min=0.0, clip_max=1.0)
+    One forward and one backward pass: the label is read off the same forward
+    pass that the gradient flows through. cleverhans 4's
+    ``fast_gradient_method`` gives the same images (a test checks) but runs F
+    forward twice, once for the label and once for the gradient.
+    """
+    x = tf.convert_to_tensor(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = model(x, training=False)
+        label = tf.stop_gradient(tf.argmax(logits, 1))
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(label, logits)
+    grad = tape.gradient(loss, x)
+    return tf.clip_by_value(x + eps * tf.sign(grad), 0.0, 1.0)
 
 
 def iterative(model, x, eps, norm, steps, step_size):
@@ -119,6 +130,87 @@ def iter_l1(model, x, eps, steps, step_size, sparsity=0.99):
 
 
 # ------------------------------------------------------------------ JSMA
+_BIG = 1e30   # pushes inadmissible features' alpha far below 0 (float32 max is 3.4e38)
+
+
+def _jsma_iterations(model, shape, onehot, flat, domain, left, iters, theta, pairs,
+                     label=None, hist=None, budget=None):
+    """Up to ``iters`` JSMA iterations on a batch of slots.
+
+    ``left`` counts the iterations each slot may still take; a slot whose
+    image reached its target, has no admissible feature left, or used its
+    budget gets ``left = 0`` and no longer changes (continuing it would change
+    nothing). Returns the new ``(flat, domain, left, hist)``. With ``label``,
+    ``hist[s, k]`` records whether F predicted ``label`` after k iterations
+    (``budget - left`` of them) of slot s.
+    """
+    b = tf.shape(flat)[0]
+    n = flat.shape[1]
+    target = tf.argmax(onehot, 1, output_type=tf.int32)
+    diag_penalty = -_BIG * tf.eye(n)[None] if pairs else None
+
+    track = label is not None
+    if not track:
+        hist = tf.zeros([0], tf.bool)
+
+    def cond(i, flat, domain, left, hist):
+        return (i < iters) & tf.reduce_any(left > 0)
+
+    def body(i, flat, domain, left, hist):
+        xi = tf.reshape(flat, shape)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(xi)
+            z = model(xi, training=False)
+            zt = tf.reduce_sum(z * onehot)
+            zall = tf.reduce_sum(z)
+        gt = tf.reshape(tape.gradient(zt, xi), [b, n])
+        go = tf.reshape(tape.gradient(zall, xi), [b, n]) - gt
+        del tape
+        pred = tf.argmax(z, 1, output_type=tf.int32)
+        active = (pred != target) & (left > 0)
+        if track:
+            seen = tf.one_hot(budget - left, hist.shape[1], on_value=True, off_value=False,
+                              dtype=tf.bool)
+            hist = hist | (seen & ((pred == label) & (left > 0))[:, None])
+        if theta < 0:
+            gt, go = -gt, -go
+        if pairs:
+            # score(p, q) = alpha * |beta| where alpha > 0 and beta < 0, else 0: written as
+            # relu(alpha) * relu(-beta), with features outside the domain and p == q pushed
+            # to alpha < 0, so that each n x n pass is one cheap elementwise op.
+            gt_in = tf.where(domain, gt, -_BIG)
+            alpha = gt_in[:, :, None] + gt_in[:, None, :] + diag_penalty
+            nbeta = (-go)[:, :, None] + (-go)[:, None, :]
+            scores = tf.reshape(tf.nn.relu(alpha) * tf.nn.relu(nbeta), [b, n * n])
+            best = tf.argmax(scores, 1, output_type=tf.int32)
+            found = (tf.reduce_max(scores, 1) > 0) & active
+            p, q = best // n, best % n
+            upd = tf.one_hot(p, n) + tf.one_hot(q, n)
+        else:
+            valid = (gt > 0) & (go < 0) & domain
+            scores = tf.where(valid, gt * -go, tf.zeros_like(gt))
+            best = tf.argmax(scores, 1, output_type=tf.int32)
+            found = tf.reduce_any(valid, 1) & active
+            upd = tf.one_hot(best, n)
+        upd = upd * tf.cast(found, tf.float32)[:, None]
+        flat = tf.clip_by_value(flat + theta * upd, 0.0, 1.0)
+        domain = domain & (upd == 0)
+        left = tf.where(found, left - 1, 0)
+        return i + 1, flat, domain, left, hist
+
+    _, flat, domain, left, hist = tf.while_loop(cond, body,
+                                                [tf.constant(0), flat, domain, left, hist])
+    return flat, domain, left, hist
+
+
+def _jsma_setup(x, gamma, theta, pairs):
+    n = int(np.prod(x.shape[1:]))
+    max_iters = int(math.floor(gamma * n / (2 if pairs else 1)))
+    flat = np.asarray(x, np.float32).reshape(len(x), n)
+    domain = flat < 1.0 if theta > 0 else flat > 0.0
+    return n, max_iters, flat, domain
+
+
 def jsma(model, x, target, gamma, theta=1.0, pairs=True):
     """Jacobian-based saliency map attack (Papernot et al. 2016), targeted.
 
@@ -133,93 +225,161 @@ def jsma(model, x, target, gamma, theta=1.0, pairs=True):
     ``pairs=False`` is the single-feature map of the paper's Eq. 8 (one feature
     per iteration, ``floor(gamma * n)`` iterations): O(n) instead of O(n^2)
     memory and time per iteration, which makes JSMA affordable on CIFAR-10.
+
+    Returns the images as a tensor; see :func:`jsma_pool` for arrays of any size.
     """
-    x = tf.convert_to_tensor(x, tf.float32)
-    b = tf.shape(x)[0]
-    n = int(np.prod(x.shape[1:]))
+    x = np.asarray(x, np.float32)
+    iters = _jsma_setup(x, gamma, theta, pairs)[1]
+    return tf.constant(jsma_pool(model, x, np.asarray(target), gamma, theta, pairs,
+                                 slots=len(x), chunk=max(1, iters)))
+
+
+def jsma_pool(model, x, target, gamma, theta=1.0, pairs=True, slots=256, chunk=4,
+              progress=None, labels=None):
+    """JSMA over a whole array with a pool of ``slots`` images in flight.
+
+    Every ``chunk`` iterations, images that stopped (target reached, nothing
+    admissible left, budget used) leave the pool and the next images take
+    their slots, so the work done is each image's own number of iterations
+    rather than the batch maximum. Gives the same images as :func:`jsma`.
+
+    With ``labels``, also returns ``correct`` of shape (N, max_iters + 1):
+    whether F predicts the label after k iterations, for every k up to the
+    budget. JSMA is greedy, so a smaller gamma's run is a prefix of this one:
+    column ``floor(gamma' * n / 2)`` (pairs) is F's correctness at gamma'.
+    """
+    x = np.asarray(x, np.float32)
+    n, max_iters, flat_all, domain_all = _jsma_setup(x, gamma, theta, pairs)
+    n_img = len(x)
+    track = labels is not None
+    if max_iters == 0 or n_img == 0:
+        if track:
+            ok = predict(model, x).argmax(1) == np.asarray(labels) if n_img else []
+            return x.copy(), np.asarray(ok, bool).reshape(n_img, 1)
+        return x.copy()
+    slots = max(1, min(slots, n_img))
     n_classes = model.output_shape[-1]
-    max_iters = int(math.floor(gamma * n / (2 if pairs else 1)))
-    onehot = tf.one_hot(target, n_classes)
-    flat = tf.reshape(x, [b, n])
-    # search domain: features that can still move in the direction of theta
-    domain = flat < 1.0 if theta > 0 else flat > 0.0
-    not_diag = tf.logical_not(tf.eye(n, dtype=tf.bool))[None] if pairs else None
+    shape = (-1, *x.shape[1:])
+    key = ("jsma_pool", theta, pairs, chunk, max_iters if track else None)
 
-    def cond(i, flat, domain):
-        return i < max_iters
+    def make():
+        def run(flat, domain, onehot, left, label, hist):
+            return _jsma_iterations(model, shape, onehot, flat, domain, left, chunk, theta,
+                                    pairs, *((label, hist, max_iters) if track else ()))
+        return run
 
-    def body(i, flat, domain):
-        xi = tf.reshape(flat, tf.shape(x))
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(xi)
-            z = model(xi, training=False)
-            zt = tf.reduce_sum(z * onehot)
-            zall = tf.reduce_sum(z)
-        gt = tf.reshape(tape.gradient(zt, xi), [b, n])
-        go = tf.reshape(tape.gradient(zall, xi), [b, n]) - gt
-        del tape
-        active = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(target, tf.int32)
-        if theta < 0:
-            gt, go = -gt, -go
-        if pairs:
-            alpha = gt[:, :, None] + gt[:, None, :]
-            beta = go[:, :, None] + go[:, None, :]
-            valid = (alpha > 0) & (beta < 0) & domain[:, :, None] & domain[:, None, :] & not_diag
-            scores = tf.where(valid, alpha * -beta, tf.zeros_like(alpha))
-            best = tf.argmax(tf.reshape(scores, [b, n * n]), 1, output_type=tf.int32)
-            found = tf.reduce_any(tf.reshape(valid, [b, n * n]), 1) & active
-            p, q = best // n, best % n
-            upd = tf.one_hot(p, n) + tf.one_hot(q, n)
-        else:
-            valid = (gt > 0) & (go < 0) & domain
-            scores = tf.where(valid, gt * -go, tf.zeros_like(gt))
-            best = tf.argmax(scores, 1, output_type=tf.int32)
-            found = tf.reduce_any(valid, 1) & active
-            upd = tf.one_hot(best, n)
-        upd = upd * tf.cast(found, tf.float32)[:, None]
-        flat = tf.clip_by_value(flat + theta * upd, 0.0, 1.0)
-        domain = domain & (upd == 0)
-        return i + 1, flat, domain
+    # any pool size with one trace: the pool shrinks as the last images finish
+    spec = [tf.TensorSpec([None, n], tf.float32), tf.TensorSpec([None, n], tf.bool),
+            tf.TensorSpec([None, n_classes], tf.float32), tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None, max_iters + 1] if track else [None], tf.bool)]
+    fn = _compiled(model, key, make, input_signature=spec)
+    out = flat_all.copy()
+    owner = np.full(slots, -1)
+    flat = np.zeros((slots, n), np.float32)
+    domain = np.zeros((slots, n), bool)
+    tgt = np.zeros(slots, np.int64)
+    left = np.zeros(slots, np.int32)
+    lab = np.zeros(slots, np.int32)
+    hist = np.zeros((slots, max_iters + 1) if track else (0,), bool)
+    hist_all = np.zeros((n_img, max_iters + 1), bool) if track else None
+    dom_end = np.zeros_like(domain_all) if track else None
+    nxt = 0
+    while True:
+        for s in np.flatnonzero(left == 0):      # harvest finished slots, refill from the queue
+            if owner[s] >= 0:
+                out[owner[s]] = flat[s]
+                if track:
+                    hist_all[owner[s]], dom_end[owner[s]] = hist[s], domain[s]
+                if progress is not None:
+                    progress.update(1)
+                owner[s] = -1
+            if nxt < n_img:
+                owner[s], flat[s], domain[s] = nxt, flat_all[nxt], domain_all[nxt]
+                tgt[s], left[s] = target[nxt], max_iters
+                if track:
+                    lab[s], hist[s] = labels[nxt], False
+                nxt += 1
+        if not (owner >= 0).any():
+            break
+        if nxt == n_img and (owner < 0).any():   # queue empty: drop the idle slots
+            keep = owner >= 0
+            owner, flat, domain, tgt, left, lab = (a[keep] for a in
+                                                   (owner, flat, domain, tgt, left, lab))
+            if track:
+                hist = hist[keep]
+        f, d, l, h = fn(tf.constant(flat), tf.constant(domain), tf.one_hot(tgt, n_classes),
+                        tf.constant(left), tf.constant(lab), tf.constant(hist))
+        flat, domain, left, hist = f.numpy(), d.numpy(), l.numpy(), h.numpy()
+    out = out.reshape(x.shape)
+    if not track:
+        return out
+    # Iterations each image took (each one removes 1 or 2 features from the domain); after
+    # its last one the image no longer changes, so F's final answer holds for larger k.
+    done = (domain_all & ~dom_end).sum(1) // (2 if pairs else 1)
+    final = predict(model, out).argmax(1) == np.asarray(labels)
+    k = np.arange(max_iters + 1)[None]
+    correct = np.where(k < done[:, None], hist_all, final[:, None])
+    return out, correct
 
-    _, flat, _ = tf.while_loop(cond, body, [tf.constant(0), flat, domain])
-    return tf.reshape(flat, tf.shape(x))
 
 
 # ------------------------------------------------------------------ C&W L2
-def _cw_step_fn(model, kappa, targeted, lr):
+def _cw_search_fn(model, kappa, targeted, lr, steps, abort_early):
+    """One compiled run of C&W's inner optimisation (Adam on w, ``steps`` iterations,
+    best successful iterate kept per image), the loop inside the graph."""
     b1, b2, eps_adam = 0.9, 0.999, 1e-8
+    period = max(1, steps // 10)
 
-    @tf.function(reduce_retracing=True)
-    def step(w, m, v, t, x, onehot, const):
-        with tf.GradientTape() as tape:
-            tape.watch(w)
-            adv = (tf.tanh(w) + 1.0) / 2.0
-            z = model(adv, training=False)
-            real = tf.reduce_sum(z * onehot, 1)
-            other = tf.reduce_max(z - 1e9 * onehot, 1)
-            f = other - real if targeted else real - other
-            f = tf.maximum(f, -kappa)
-            l2 = tf.reduce_sum(tf.square(adv - x), axis=list(range(1, len(x.shape))))
-            loss = tf.reduce_sum(l2 + const * f)
-        g = tape.gradient(loss, w)
-        t = t + 1.0
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * tf.square(g)
-        mhat = m / (1 - b1 ** t)
-        vhat = v / (1 - b2 ** t)
-        w = w - lr * mhat / (tf.sqrt(vhat) + eps_adam)
-        # success of the iterate that was just evaluated (C&W's check with kappa)
-        shifted = z - kappa * onehot if targeted else z + kappa * onehot
-        pred = tf.argmax(shifted, 1)
+    def run(w, x, onehot, const, best_l2, best_adv):
+        axes = list(range(1, len(x.shape)))
         lab = tf.argmax(onehot, 1)
-        ok = tf.equal(pred, lab) if targeted else tf.not_equal(pred, lab)
-        return w, m, v, t, adv, l2, ok
 
-    return step
+        def body(i, w, m, v, best_l2, best_adv, found, prev, stop):
+            with tf.GradientTape() as tape:
+                tape.watch(w)
+                adv = (tf.tanh(w) + 1.0) / 2.0
+                z = model(adv, training=False)
+                real = tf.reduce_sum(z * onehot, 1)
+                other = tf.reduce_max(z - 1e9 * onehot, 1)
+                f = tf.maximum(other - real if targeted else real - other, -kappa)
+                l2 = tf.reduce_sum(tf.square(adv - x), axis=axes)
+                loss = tf.reduce_sum(l2 + const * f)
+            g = tape.gradient(loss, w)
+            t = tf.cast(i + 1, tf.float32)
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * tf.square(g)
+            w = w - lr * (m / (1 - b1 ** t)) / (tf.sqrt(v / (1 - b2 ** t)) + eps_adam)
+            # success of the iterate just evaluated (C&W's check, with kappa)
+            shifted = z - kappa * onehot if targeted else z + kappa * onehot
+            pred = tf.argmax(shifted, 1)
+            ok = tf.equal(pred, lab) if targeted else tf.not_equal(pred, lab)
+            better = ok & (l2 < best_l2)
+            best_l2 = tf.where(better, l2, best_l2)
+            best_adv = tf.where(tf.reshape(better, [-1] + [1] * len(axes)), adv, best_adv)
+            found = found | ok
+            # C&W's abort_early: every steps // 10 iterations, stop when the loss has not
+            # fallen by 0.01 % since the last check
+            check = abort_early & (i % period == 0)
+            stop = check & (loss > 0.9999 * prev)
+            prev = tf.where(check, loss, prev)
+            return i + 1, w, m, v, best_l2, best_adv, found, prev, stop
+
+        def cond(i, *rest):
+            return (i < steps) & tf.logical_not(rest[-1])
+
+        zeros = tf.zeros_like(w)
+        state = (tf.constant(0), w, zeros, zeros, best_l2, best_adv,
+                 tf.zeros(tf.shape(const), tf.bool), tf.constant(np.inf, tf.float32),
+                 tf.constant(False))
+        _, w, _, _, best_l2, best_adv, found, _, _ = tf.while_loop(cond, body, state)
+        return (tf.tanh(w) + 1.0) / 2.0, best_l2, best_adv, found
+
+    return run
 
 
 def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
-          lr=0.01, initial_const=1.0):
+          lr=0.01, initial_const=1.0, abort_early=True):
     """Carlini & Wagner's L2 attack (Eq. 9) with a per-image binary search on c.
 
     ``labels`` are the targets (``targeted=True``) or the labels to move away
@@ -227,49 +387,71 @@ def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
     every other by at least kappa (untargeted: some other logit to exceed the
     label's by kappa). Returns the successful iterate of smallest l_2 distance
     per image, or, where none succeeded, the last iterate of the largest c.
+    ``abort_early`` ends a binary step when the batch's loss stalls (C&W's and
+    cleverhans 2's default). Each binary step runs as one compiled loop.
     """
     x = tf.convert_to_tensor(x, tf.float32)
     n_classes = model.output_shape[-1]
     onehot = tf.one_hot(labels, n_classes)
     nb = int(x.shape[0])
-    step = _cw_step_fn(model, float(kappa), bool(targeted), float(lr))
+    run = _compiled(model, ("cw_l2", float(kappa), bool(targeted), float(lr), int(steps),
+                            bool(abort_early)),
+                    lambda: _cw_search_fn(model, float(kappa), bool(targeted), float(lr),
+                                          int(steps), bool(abort_early)))
     w0 = tf.atanh(tf.clip_by_value(x * 2.0 - 1.0, -1 + 1e-6, 1 - 1e-6))
     lower = np.zeros(nb)
     upper = np.full(nb, 1e10)
     const = np.full(nb, float(initial_const))
-    best_l2 = np.full(nb, np.inf)
-    best = x.numpy().copy()
-    last = best.copy()
+    best_l2 = tf.fill([nb], np.float32(np.inf))
+    best = x
+    last = x
     for _ in range(binary_steps):
-        w, m, v, t = w0, tf.zeros_like(w0), tf.zeros_like(w0), tf.constant(0.0)
-        c = tf.constant(const, tf.float32)
-        found = np.zeros(nb, bool)
-        for _ in range(steps):
-            w, m, v, t, adv, l2, ok = step(w, m, v, t, x, onehot, c)
-            ok, l2 = ok.numpy(), l2.numpy()
-            better = ok & (l2 < best_l2)
-            if better.any():
-                best[better] = adv.numpy()[better]
-                best_l2[better] = l2[better]
-            found |= ok
-        last = ((tf.tanh(w) + 1.0) / 2.0).numpy()
+        last, best_l2, best, found = run(w0, x, onehot, tf.constant(const, tf.float32),
+                                         best_l2, best)
+        found = found.numpy()
         upper = np.where(found, np.minimum(upper, const), upper)
         lower = np.where(found, lower, np.maximum(lower, const))
         const = np.where(upper < 1e9, (lower + upper) / 2, const * 10)
-    out = np.where(np.isfinite(best_l2)[:, None, None, None], best, last)
+    out = np.where(np.isfinite(best_l2.numpy())[:, None, None, None], best.numpy(),
+                   last.numpy())
     return tf.constant(np.clip(out, 0.0, 1.0), tf.float32)
 
 
 # ------------------------------------------------------------------ driver
+def _jsma_settings(model, x, params, seed):
+    """Targets, pool size, theta and pairs of a JSMA run as :func:`craft` does it."""
+    pred = predict(model, x).argmax(1)
+    targets = random_targets(pred, model.output_shape[-1], seed)
+    n = int(np.prod(x.shape[1:]))
+    pairs = bool(params.get("jsma_pairs", True))
+    slots = int(params.get("attack_batch_size", 256))
+    if pairs:
+        slots = max(1, min(slots, int(2.5e7 // (n * n))))   # bound the n x n pair scores
+    return targets, slots, float(params.get("jsma_theta", 1.0)), pairs
+
+
+def jsma_accuracy_curve(model, x, y, gammas, params=None, seed=0):
+    """F's accuracy on JSMA images at every gamma in ``gammas``, from one run at
+    the largest (the smaller budgets' runs are prefixes of it). Same targets
+    and images as :func:`craft` with the same ``params`` and ``seed``."""
+    x = np.asarray(x, np.float32)
+    targets, slots, theta, pairs = _jsma_settings(model, x, params or {}, seed)
+    _, correct = jsma_pool(model, x, targets, max(gammas), theta, pairs, slots=slots,
+                           labels=np.asarray(y))
+    n = int(np.prod(x.shape[1:]))
+    cols = [int(math.floor(g * n / (2 if pairs else 1))) for g in gammas]
+    return [float(correct[:, c].mean()) for c in cols]
+
+
 _COMPILED = {}
 
 
-def _compiled(model, key, make):
+def _compiled(model, key, make, **tf_function_kwargs):
     """One ``tf.function`` per (model, attack settings), traced once and reused
     (train and test splits, repeated calls in calibration and benchmarks)."""
     entry = _COMPILED.get((id(model), key))
     if entry is None or entry[0] is not model:
-        entry = (model, tf.function(make()))
+        entry = (model, tf.function(make(), **tf_function_kwargs))
         _COMPILED[(id(model), key)] = entry
     return entry[1]
 
@@ -323,17 +505,12 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
                        lambda: lambda a: iter_l1(model, a, eps, steps, ratio * eps))
         args = [x]
     elif attack == "jsma":
-        pred = predict(model, x).argmax(1)
-        targets = random_targets(pred, model.output_shape[-1], seed)
+        targets, slots, theta, pairs = _jsma_settings(model, x, params, seed)
         info["targets"] = targets
-        n = int(np.prod(x.shape[1:]))
-        pairs = bool(params.get("jsma_pairs", True))
-        if pairs:
-            bs = max(1, min(bs, int(2.5e7 // (n * n))))   # bound the n x n pair scores
-        theta = float(params.get("jsma_theta", 1.0))
-        fn = _compiled(model, (attack, eps, theta, pairs),
-                       lambda: lambda a, t: jsma(model, a, t, eps, theta, pairs))
-        args = [x, targets]
+        bar = tqdm(total=len(x), desc=attack, unit="img", disable=not progress, leave=False)
+        x_adv = jsma_pool(model, x, targets, eps, theta, pairs, slots=slots, progress=bar)
+        bar.close()
+        return x_adv, info
     else:  # cw_l2
         pred = predict(model, x).argmax(1)
         targeted = bool(params.get("cw_targeted", True))
@@ -346,7 +523,8 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
                          steps=int(params.get("cw_steps", 100)),
                          binary_steps=int(params.get("cw_binary_steps", 5)),
                          lr=float(params.get("cw_lr", 0.01)),
-                         initial_const=float(params.get("cw_initial_const", 1.0)))
+                         initial_const=float(params.get("cw_initial_const", 1.0)),
+                         abort_early=bool(params.get("cw_abort_early", True)))
         args = [x, labels]
     x_adv = _batched(fn, args, bs, desc=attack, progress=progress).astype(np.float32)
     return x_adv, info

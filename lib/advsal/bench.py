@@ -10,7 +10,8 @@ run so that ratios are like for like:
 * batched saliency against a bare forward+backward of F (target: <= 1.3x its
   time) and against a per-image loop;
 * each attack per iteration against the Adversarial Robustness Toolbox's
-  implementation of the same attack on the same model and batch.
+  implementation of the same attack on the same model and batch (JSMA, whose
+  iterations per image vary, per image for the whole attack at one gamma).
 
 It appends the stage timings of the last quick-preset study run
 (``figures/timings_quick.csv``) and writes ``figures/bench_<machine>.csv``.
@@ -24,7 +25,7 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "conv_flops", "measure"]
+__all__ = ["main", "conv_flops", "measure", "training_floor"]
 
 
 def measure(fn, repeat=3, min_time=0.5):
@@ -115,18 +116,22 @@ def _bench_dataset(dataset, shape, batch, rows, with_peer=True):
     t_loop = measure(lambda: [one(xt[i:i + 1]).numpy() for i in range(loop_n)], repeat=1)
     add("saliency", "per-image loop", t_loop * batch / loop_n, batch, None, t_bare)
 
+    # JSMA runs as in the quick preset: pairs of features on MNIST, one feature (Eq. 8)
+    # on CIFAR-10. Its number of iterations depends on the image, so it is timed per
+    # image for the whole attack at the same gamma, not per iteration.
+    pairs = dataset == "mnist"
     params = {"attack_batch_size": batch, "iter_steps": 10, "iter_step_ratio": 0.25,
-              "cw_steps": 10, "cw_binary_steps": 1, "cw_lr": 0.01}
+              "cw_steps": 10, "cw_binary_steps": 1, "cw_lr": 0.01, "cw_abort_early": False,
+              "jsma_pairs": pairs}
     eps = {"fgsm": 0.1, "iter_linf": 0.1, "iter_l2": 1.0, "jsma": 0.02}
     iters = {"fgsm": 1, "iter_linf": 10, "iter_l2": 10, "cw_l2": 10}
+    n_jsma = 128
     ours = {}
     for a in ("fgsm", "iter_linf", "iter_l2", "cw_l2", "jsma"):
-        xa = x[: (64 if a == "jsma" else batch)]
+        xa = x[: (n_jsma if a == "jsma" else batch)]
         sec = measure(lambda: atk.craft(f, a, xa, eps.get(a), params, progress=False), repeat=1)
-        if a == "jsma":   # iterations actually run: floor(gamma * n / 2) (pairs)
-            iters[a] = int(eps[a] * np.prod(shape) / 2)
-        ours[a] = sec / iters[a]
-        add(f"attack {a} (per iteration)", "advsal", ours[a], len(xa))
+        ours[a] = sec / iters.get(a, 1)
+        add(_attack_stage(a, pairs), "advsal", ours[a], len(xa))
     if not with_peer:
         return
     try:
@@ -146,13 +151,44 @@ def _bench_dataset(dataset, shape, batch, rows, with_peer=True):
                                             num_random_init=0, batch_size=batch, verbose=False),
         "cw_l2": CarliniL2Method(clf, max_iter=10, binary_search_steps=1, batch_size=batch,
                                  verbose=False),
-        "jsma": SaliencyMapMethod(clf, gamma=eps["jsma"], batch_size=64, verbose=False),
+        "jsma": SaliencyMapMethod(clf, gamma=eps["jsma"], batch_size=n_jsma, verbose=False),
     }
     for a, peer in peers.items():
-        xa = x[: (64 if a == "jsma" else batch)]
+        xa = x[: (n_jsma if a == "jsma" else batch)]
         sec = measure(lambda: peer.generate(xa), repeat=1)
-        add(f"attack {a} (per iteration)", "ART 1.20 (peer)", sec / iters[a], len(xa), None,
+        add(_attack_stage(a, pairs), "ART 1.20 (peer)", sec / iters.get(a, 1), len(xa), None,
             ours[a])
+
+
+def _attack_stage(attack, pairs):
+    if attack == "jsma":
+        return f"attack jsma {'pairs' if pairs else 'one feature'} (whole attack, gamma 0.02)"
+    return f"attack {attack} (per iteration)"
+
+
+def training_floor(dataset, shape, peak, preset="quick"):
+    """Seconds the study's training alone needs at the machine's convolution peak.
+
+    Training passes: F's epochs over its training set, plus every detector the
+    notebooks train (04: one per attack; 05: the other epsilon levels of the
+    Table III attacks; 07: the baseline inputs), each ``d_epochs`` over
+    ``2 * n_adv_train`` images. A training step costs about 3x a forward pass.
+    This is a lower bound on the study's time: attacks, saliency and evaluation
+    come on top.
+    """
+    from .networks import build_classifier, build_detector
+    from .presets import resolve_params
+
+    p = resolve_params(dataset, preset)
+    table3 = [a for a in ("fgsm", "iter_linf", "iter_l2") if a in p["attacks"]]
+    n_det = (len(p["attacks"]) + len(table3) * (len(p["eps_multipliers"]) - 1)
+             + len(p["attacks"]) * (len(p["baseline_features"]) - 1))
+    f_flops = 3 * conv_flops(build_classifier(dataset, shape))
+    d_flops = 3 * conv_flops(build_detector(dataset, shape[:2] + (2 * shape[2],)))
+    f_total = p["f_train_size"] * p["f_epochs"] * f_flops
+    d_total = n_det * 2 * p["n_adv_train"] * p["d_epochs"] * d_flops
+    return {"detectors": n_det, "f_tflop": f_total / 1e12, "d_tflop": d_total / 1e12,
+            "seconds_at_peak": (f_total + d_total) / (peak * 1e9)}
 
 
 def machine_name():
@@ -180,13 +216,21 @@ def main(argv=None):
                  "gflops_per_s": peak})
     for dataset, shape in (("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))):
         _bench_dataset(dataset, shape, args.batch, rows, with_peer=not args.no_peer)
+        fl = training_floor(dataset, shape, peak)
+        rows.append({"dataset": dataset, "stage": "quick study: training alone at peak",
+                     "implementation": f"F + {fl['detectors']} detectors, "
+                                       f"{fl['f_tflop'] + fl['d_tflop']:.0f} TFLOP",
+                     "seconds": fl["seconds_at_peak"], "gflops_per_s": peak})
     df = pd.DataFrame(rows)
     df["share_of_peak"] = df["gflops_per_s"] / peak
     timings = figures_dir / "timings_quick.csv"
     if timings.exists():
         t = pd.read_csv(timings)
+        impl = "quick preset run" + (
+            t["stages_computed"].map(lambda k: f" ({k:.0f} stages computed)"
+                                     if pd.notna(k) else "") if "stages_computed" in t else "")
         df = pd.concat([df, pd.DataFrame({"dataset": t["dataset"], "stage": "study: " + t["notebook"],
-                                          "implementation": "quick preset run",
+                                          "implementation": impl,
                                           "seconds": t["seconds"]})], ignore_index=True)
     name = f"bench_{machine_name()}"
     df.insert(0, "machine", f"{platform.processor() or platform.machine()}, "

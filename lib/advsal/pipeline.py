@@ -42,7 +42,7 @@ _ATTACK_KEYS = {
     "iter_l1": ("iter_steps", "iter_step_ratio"),
     "jsma": ("jsma_theta", "jsma_pairs"),
     "cw_l2": ("cw_steps", "cw_binary_steps", "cw_lr", "cw_initial_const", "cw_kappa",
-              "cw_targeted"),
+              "cw_targeted", "cw_abort_early"),
 }
 
 
@@ -149,7 +149,8 @@ class Study:
 
     def calibration(self, attack):
         """Smallest epsilon on the grid with F accuracy < target on the calibration
-        images (binary search over the sorted grid). Returns a dict with the
+        images (binary search over the sorted grid; for JSMA every gamma of the grid
+        from one run, see :func:`advsal.attacks.jsma_accuracy_curve`). Returns a dict with the
         chosen ``eps`` and every (eps, accuracy) tried."""
         if attack == "cw_l2":
             return {"eps": None, "tried": []}
@@ -159,7 +160,8 @@ class Study:
         grid = sorted(p["eps_grid"][attack])
         key = {"stage": "calibration", "f": self.f_key, "attack": attack, "grid": grid,
                "n_calib": p["n_calib"], "target": p["target_accuracy"],
-               **self._attack_params(attack), "seed": p["seed"]}
+               **self._attack_params(attack), "seed": p["seed"],
+               **({"search": "prefix-scan"} if attack == "jsma" else {})}
 
         def compute():
             model, (x, y) = self.classifier(), self.images("calib")
@@ -172,6 +174,11 @@ class Study:
                     tried[i] = float(np.mean(atk.predict(model, xa).argmax(1) == y))
                 return tried[i]
 
+            if attack == "jsma":   # one run gives every gamma (greedy prefixes)
+                curve = atk.jsma_accuracy_curve(model, x, y, grid, p, seed=p["seed"])
+                tried.update(enumerate(curve))
+                below = [i for i, a in enumerate(curve) if a < p["target_accuracy"]]
+                lo = hi = below[0] if below else hi
             if acc(hi) >= p["target_accuracy"]:
                 chosen = hi      # grid exhausted: take the largest value, flagged below
             else:

@@ -1,0 +1,29 @@
+"""The benchmark's FLOP counts, on which its share-of-peak and floor figures rest."""
+import pytest
+
+from advsal.bench import conv_flops, training_floor
+
+
+def test_conv_flops_counts_multiply_adds_by_hand():
+    import keras
+
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same")(inp)
+    out = keras.layers.Dense(5)(keras.layers.Flatten()(h))
+    model = keras.Model(inp, out)
+    assert conv_flops(model) == 2 * 8 * 8 * 4 * 3 * 3 * 3 + 2 * 8 * 8 * 4 * 5
+
+
+def test_mnist_net_forward_is_about_39_mflop():
+    from advsal.networks import build_classifier
+
+    assert conv_flops(build_classifier("mnist", (28, 28, 1))) == pytest.approx(39.1e6, rel=0.01)
+
+
+def test_training_floor_follows_the_preset():
+    quick = training_floor("mnist", (28, 28, 1), peak=100.0)
+    assert quick["detectors"] == 5 + 3 * 3 + 5 * 3     # notebooks 04, 05 and 07
+    smoke = training_floor("mnist", (28, 28, 1), peak=100.0, preset="smoke")
+    assert smoke["seconds_at_peak"] < quick["seconds_at_peak"] / 20
+    halved = training_floor("mnist", (28, 28, 1), peak=200.0)
+    assert halved["seconds_at_peak"] == pytest.approx(quick["seconds_at_peak"] / 2)
