@@ -27,6 +27,7 @@ def test_override_by_name():
     ({"eps": {"iter_linf": 2.0}}, r"beyond the input range"),
     ({"f_epochs": "3"}, r"f_epochs='3' must be a positive integer"),
     ({"d_lr": 0}, r"d_lr=0 must be a positive number"),
+    ({"cw_abort_early": "no"}, r"cw_abort_early='no' must be True or False"),
     ({"colour": 1}, r"unknown parameter\(s\) \['colour'\]"),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, match):

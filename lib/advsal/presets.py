@@ -204,6 +204,9 @@ def validate(params: dict):
         v = params[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "seed" else 1):
             raise ValueError(f"{key}={v!r} must be a positive integer")
+    for key in ("jsma_pairs", "cw_targeted", "cw_abort_early", "f_augment"):
+        if not isinstance(params[key], bool):
+            raise ValueError(f"{key}={params[key]!r} must be True or False")
     for key in ("f_lr", "d_lr", "cw_lr", "iter_step_ratio", "cw_initial_const"):
         v = params[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
