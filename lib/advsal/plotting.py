@@ -110,7 +110,7 @@ def plot_heatmap(df, title, xlabel, ylabel, vmin=0.5, vmax=1.0):
 
     fig, ax = plt.subplots(figsize=(1.0 + 0.9 * df.shape[1], 0.8 + 0.7 * df.shape[0]))
     sns.heatmap(df.astype(float), annot=True, fmt=".2f", cmap="viridis", vmin=vmin, vmax=vmax,
-                cbar_kws={"label": "detection accuracy"}, ax=ax, square=True)
+                cbar_kws={"label": "balanced detection accuracy"}, ax=ax, square=True)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
