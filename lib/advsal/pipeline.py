@@ -178,8 +178,8 @@ class Study:
                 curve = atk.jsma_accuracy_curve(model, x, y, grid, p, seed=p["seed"])
                 tried.update(enumerate(curve))
                 below = [i for i, a in enumerate(curve) if a < p["target_accuracy"]]
-                lo = hi = below[0] if below else hi
-            if acc(hi) >= p["target_accuracy"]:
+                chosen = below[0] if below else hi
+            elif acc(hi) >= p["target_accuracy"]:
                 chosen = hi      # grid exhausted: take the largest value, flagged below
             else:
                 while lo < hi:
