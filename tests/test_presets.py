@@ -14,6 +14,13 @@ def test_presets_resolve_for_each_dataset():
     assert (paper["f_epochs"], paper["f_lr"], paper["d_epochs"], paper["d_lr"]) == (100, 1e-4, 5, 1e-4)
 
 
+def test_baseline_attacks_default_to_all_attacks():
+    assert resolve_params("mnist", "paper")["baseline_attacks"] == resolve_params("mnist", "paper")["attacks"]
+    quick = resolve_params("mnist", "quick")
+    assert set(quick["baseline_attacks"]) < set(quick["attacks"])
+    assert quick["adaptive_det_attack"] in quick["baseline_attacks"]   # notebook 08 attacks these
+
+
 def test_override_by_name():
     assert resolve_params("mnist", "smoke", d_epochs=7)["d_epochs"] == 7
 
@@ -29,6 +36,8 @@ def test_override_by_name():
     ({"d_lr": 0}, r"d_lr=0 must be a positive number"),
     ({"cw_abort_early": "no"}, r"cw_abort_early='no' must be True or False"),
     ({"colour": 1}, r"unknown parameter\(s\) \['colour'\]"),
+    ({"attacks": ["fgsm"], "baseline_attacks": ["cw_l2"]},
+     r"baseline_attacks item='cw_l2' is not allowed; allowed: \['fgsm'\]"),
 ])
 def test_bad_parameters_name_the_parameter(kwargs, match):
     args = {"dataset": "mnist", "preset": "smoke"}

@@ -182,7 +182,7 @@ def training_floor(dataset, shape, peak, preset="quick"):
     p = resolve_params(dataset, preset)
     table3 = [a for a in ("fgsm", "iter_linf", "iter_l2") if a in p["attacks"]]
     n_det = (len(p["attacks"]) + len(table3) * (len(p["eps_multipliers"]) - 1)
-             + len(p["attacks"]) * (len(p["baseline_features"]) - 1))
+             + len(p["baseline_attacks"]) * (len(p["baseline_features"]) - 1))
     f_flops = 3 * conv_flops(build_classifier(dataset, shape))
     d_flops = 3 * conv_flops(build_detector(dataset, shape[:2] + (2 * shape[2],)))
     f_total = p["f_train_size"] * p["f_epochs"] * f_flops
