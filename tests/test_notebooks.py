@@ -88,7 +88,9 @@ def test_beyond_the_paper_tables(smoke_run):
     if dataset != "mnist":
         pytest.skip("notebooks 07 and 08 run on MNIST in CI")
     base = pd.read_csv(root / "figures" / "baselines_mnist.csv")
-    assert len(base) > 0
+    p = resolve_params("mnist", "smoke")
+    assert list(dict.fromkeys(base["attack"])) == p["baseline_attacks"] != p["attacks"]
+    assert len(base) == len(p["baseline_attacks"]) * len(p["baseline_features"])
     adaptive = pd.read_csv(root / "figures" / "adaptive_mnist.csv")
     rates = adaptive.select_dtypes("number")
     rate_cols = ["rate", "ci_low", "ci_high"]

@@ -82,6 +82,7 @@ PRESETS = {
         "cw_steps": 20, "cw_binary_steps": 2, "cw_lr": 0.1,
         "iter_steps": 5,
         "jsma_pairs": False,
+        "baseline_attacks": ["iter_linf", "cw_l2"],   # a subset, so the tests see it honoured
         "adaptive_n": 32, "adaptive_steps": 20, "adaptive_restarts": 2,
         "adaptive_step_ratio": 0.1, "adaptive_anneal_steps": 15,
         "eq10_sigmas": [0.0, 0.5, 1.0], "eq10_steps": 10, "eq10_step_ratio": 0.2,
@@ -89,6 +90,7 @@ PRESETS = {
         "cifar10": {"f_lr": 1e-3, "d_lr": 1e-3},
         "imagenette": {"f_lr": 1e-4, "d_lr": 1e-4, "image_size": 32, "f_fc_units": 64,
                        "limit_per_class": 60,
+                       "baseline_attacks": ["iter_linf"],
                        "f_train_size": 500, "n_adv_train": 100, "n_adv_test": 50,
                        "n_calib": 50, "attacks": ["fgsm", "iter_linf", "iter_l2"],
                        "eps_multipliers": [0.5, 1.0, 2.0]},
