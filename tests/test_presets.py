@@ -19,6 +19,9 @@ def test_baseline_attacks_default_to_all_attacks():
     quick = resolve_params("mnist", "quick")
     assert set(quick["baseline_attacks"]) < set(quick["attacks"])
     assert quick["adaptive_det_attack"] in quick["baseline_attacks"]   # notebook 08 attacks these
+    # overriding `attacks` alone keeps the preset's baselines that are left, else all attacks
+    assert resolve_params("mnist", "quick", attacks=["fgsm", "cw_l2"])["baseline_attacks"] == ["cw_l2"]
+    assert resolve_params("mnist", "quick", attacks=["fgsm"])["baseline_attacks"] == ["fgsm"]
 
 
 def test_override_by_name():

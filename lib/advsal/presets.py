@@ -90,7 +90,6 @@ PRESETS = {
         "cifar10": {"f_lr": 1e-3, "d_lr": 1e-3},
         "imagenette": {"f_lr": 1e-4, "d_lr": 1e-4, "image_size": 32, "f_fc_units": 64,
                        "limit_per_class": 60,
-                       "baseline_attacks": ["iter_linf"],
                        "f_train_size": 500, "n_adv_train": 100, "n_adv_test": 50,
                        "n_calib": 50, "attacks": ["fgsm", "iter_linf", "iter_l2"],
                        "eps_multipliers": [0.5, 1.0, 2.0]},
@@ -125,7 +124,6 @@ PRESETS = {
                        "n_adv_train": 1000, "n_adv_test": 500, "n_calib": 200,
                        "d_epochs": 5, "d_lr": 1e-4, "d_batch_size": 64,
                        "attacks": ["fgsm", "iter_linf", "iter_l2"],
-                       "baseline_attacks": ["iter_linf"],
                        "eps_multipliers": [0.5, 1.0, 2.0]},
     },
     "paper": {
@@ -203,8 +201,11 @@ def resolve_params(dataset: str, preset: str = "quick", **overrides) -> dict:
         if value is not None:
             params[key] = value
     params["dataset"], params["preset"] = dataset, preset
-    if params["baseline_attacks"] is None:
-        params["baseline_attacks"] = list(params["attacks"])
+    if overrides.get("baseline_attacks") is None:
+        # The preset's choice, kept to the attacks this run has (all of them if none is left),
+        # so that overriding `attacks` alone never trips the check below.
+        chosen = [a for a in params["baseline_attacks"] or [] if a in params["attacks"]]
+        params["baseline_attacks"] = chosen or list(params["attacks"])
     validate(params)
     return params
 
