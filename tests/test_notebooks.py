@@ -9,8 +9,9 @@ from advsal.presets import resolve_params
 
 pytestmark = pytest.mark.slow
 
-TABLE2_COLUMNS = ["eps", "f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "AUC", "TPR@5%FPR",
-                  "n_clean", "n_adv (fooled F)", "paper D(x_test)", "paper D(x_adv)"]
+TABLE2_COLUMNS = ["eps", "f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "balanced acc", "AUC",
+                 "TPR@val5%", "test FPR@val5%", "TPR@val1%", "test FPR@val1%",
+                 "n_clean", "n_adv (fooled F)", "paper D(x_test)", "paper D(x_adv)"]
 
 
 @pytest.fixture(scope="module", params=["mnist", "cifar10", "imagenette"])
@@ -32,7 +33,7 @@ def test_table2_has_expected_rows_columns_and_values(smoke_run):
     assert list(t2.index) == resolve_params(dataset, "smoke")["attacks"]
     for col in TABLE2_COLUMNS:
         assert col in t2.columns
-    rates = t2[["f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "AUC", "TPR@5%FPR"]]
+    rates = t2[["f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "AUC", "TPR@val5%"]]
     assert rates[["f(x_test)", "f(x_adv)", "D(x_test)"]].notna().all().all()
     # AUC and TPR@5%FPR are undefined (empty) where no adversarial image fooled the
     # smoke-size F; every defined value is a rate

@@ -25,7 +25,9 @@ almost everywhere: a gradient attack sees nothing through the saliency channel
   or with the saliency's gradient stopped (``mode="image_only"``: a weaker
   reference). Restarts with random starts, lambdas cycled over restarts; per
   image the first iterate that succeeds on the **real** (ReLU) F and D is kept
-  (F wrong and D logit <= 0). ``d=None`` attacks the undefended F.
+  (F wrong and D logit <= the defender's threshold, checked on the iterate
+  quantised to the 8-bit grid when ``quantize``, so the kept image is one an
+  image file could hold). ``d=None`` attacks the undefended F.
 * :func:`evaluate_system` - the verdict of the real F and D on given images,
   computed with the pipeline's own feature code (never the surrogate).
 * :func:`surrogate_error` - how far the surrogate saliency is from F's.
@@ -42,15 +44,17 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .attacks import quantize_8bit
 from .metrics import wilson_interval
 from .presets import SALIENCY_NORMS
 
 __all__ = ["softplus_beta", "forward", "first_layer", "saliency_tf", "normalise_tf",
            "detector_features", "beta_schedule", "second_round_attack", "adaptive_attack",
            "evaluate_system", "surrogate_error", "system_rate", "study_second_round",
-           "study_adaptive", "ADAPTIVE_VERSION"]
+           "study_adaptive", "study_thresholds", "rates_at_thresholds", "quantize_tf",
+           "ADAPTIVE_VERSION"]
 
-ADAPTIVE_VERSION = "adaptive-v1"
+ADAPTIVE_VERSION = "adaptive-v2"   # v2: defender thresholds, quantised iterates
 FEATURE_KINDS = ("image+saliency", "image", "saliency", "first_layer")
 
 
@@ -219,9 +223,10 @@ def surrogate_error(f, x, betas=(1.0, 10.0, 100.0, 1000.0), norm="maxabs", batch
 
 
 # ------------------------------------------------------------------ the real system's verdict
-def evaluate_system(f, d, x_adv, y, kind="image+saliency", norm="maxabs", batch_size=256):
+def evaluate_system(f, d, x_adv, y, kind="image+saliency", norm="maxabs", batch_size=256,
+                    threshold=0.0):
     """The real F and D on ``x_adv``: dict with ``pred``, ``fooled_f`` (F wrong),
-    ``d_logit``, ``judged_clean`` (logit <= 0) and ``success`` (both). The
+    ``d_logit``, ``judged_clean`` (logit <= ``threshold``) and ``success`` (both). The
     detector features are computed with the pipeline's code
     (:func:`advsal.saliency.saliency`), exactly as for D's training data."""
     from .attacks import predict
@@ -245,7 +250,7 @@ def evaluate_system(f, d, x_adv, y, kind="image+saliency", norm="maxabs", batch_
         else:
             raise ValueError(f"features={kind!r} is not allowed; allowed: {list(FEATURE_KINDS)}")
         logit = predict(d, feats)[:, 0]
-    judged_clean = logit <= 0
+    judged_clean = logit <= threshold
     return {"pred": pred, "fooled_f": fooled, "d_logit": logit, "judged_clean": judged_clean,
             "success": fooled & judged_clean}
 
@@ -325,23 +330,43 @@ def beta_schedule(step, beta_start=10.0, beta_end=100.0, anneal_steps=50):
 _STEPS = {}
 
 
-def _make_step(f, d, kind, norm, mode, kappa):
-    key = (id(f), id(d), kind, norm, mode, float(kappa))
+def quantize_tf(xa, x0, eps):
+    """:func:`advsal.attacks.quantize_8bit` in TensorFlow: ``xa`` on the 8-bit grid
+    of ``x0``, its perturbation inside the l_inf budget ``eps``."""
+    steps = tf.round((xa - x0) * 255.0)
+    cap = tf.floor(eps * 255.0 + 1e-6)
+    steps = tf.clip_by_value(steps, -cap, cap)
+    return tf.clip_by_value(tf.round(x0 * 255.0) + steps, 0.0, 255.0) / 255.0
+
+
+def _make_step(f, d, kind, norm, mode, kappa, quantize):
+    key = (id(f), id(d), kind, norm, mode, float(kappa), bool(quantize))
     hit = _STEPS.get(key)
     if hit is not None and hit[0] is f and hit[1] is d:
         return hit[2]
-    fns = _build_step(f, d, kind, norm, mode, tf.constant(float(kappa)))
+    fns = _build_step(f, d, kind, norm, mode, tf.constant(float(kappa)), bool(quantize))
     _STEPS[key] = (f, d, fns)
     return fns
 
 
-def _build_step(f, d, kind, norm, mode, kappa):
+def _build_step(f, d, kind, norm, mode, kappa, quantize):
     n_classes = int(f.output_shape[-1])
     uses_saliency = d is not None and "saliency" in kind
     surrogate = uses_saliency and mode == "full"
 
+    def verdict(xa, x0, y, eps, thr):
+        """The real F and D on the iterate as it would be saved (quantised)."""
+        xq = quantize_tf(xa, x0, eps) if quantize else xa
+        z = f(xq, training=False)
+        fooled = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(y, tf.int32)
+        if d is None:
+            return xq, fooled
+        dl = d(detector_features(f, xq, kind, norm, None, tf.argmax(z, 1)),
+               training=False)[:, 0]
+        return xq, fooled & (dl <= thr)
+
     @tf.function(reduce_retracing=True)
-    def step(xa, x0, y, eps, alpha, beta, lam):
+    def step(xa, x0, y, eps, alpha, beta, lam, thr):
         onehot = tf.one_hot(y, n_classes)
         with tf.GradientTape() as tape:
             tape.watch(xa)
@@ -353,30 +378,17 @@ def _build_step(f, d, kind, norm, mode, kappa):
                 feats = detector_features(f, xa, kind, norm, beta if surrogate else None, cls,
                                           stop_saliency=uses_saliency and not surrogate)
                 dl = d(feats, training=False)[:, 0]
-                loss = loss + lam * tf.maximum(dl, -kappa)
+                loss = loss + lam * tf.maximum(dl - thr, -kappa)
         g = tape.gradient(loss, xa)
         g = tf.where(tf.math.is_nan(g), 0.0, g)
-        # the real system's verdict on the current iterate
-        fooled = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(y, tf.int32)
-        if d is None:
-            clean = tf.ones_like(fooled)
-        else:
-            if surrogate:
-                dl = d(detector_features(f, xa, kind, norm, None, cls), training=False)[:, 0]
-            clean = dl <= 0.0
+        xq, ok = verdict(xa, x0, y, eps, thr)   # the real system on the current iterate
         new = xa - alpha * tf.sign(g)
         new = tf.clip_by_value(tf.clip_by_value(new, x0 - eps, x0 + eps), 0.0, 1.0)
-        return new, loss, fooled & clean
+        return new, loss, ok, xq
 
     @tf.function(reduce_retracing=True)
-    def check(xa, y):
-        z = f(xa, training=False)
-        fooled = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(y, tf.int32)
-        if d is None:
-            return fooled
-        cls = tf.argmax(z, 1)
-        return fooled & (d(detector_features(f, xa, kind, norm, None, cls),
-                           training=False)[:, 0] <= 0.0)
+    def check(xa, x0, y, eps, thr):
+        return verdict(xa, x0, y, eps, thr)
 
     return step, check
 
@@ -384,12 +396,15 @@ def _build_step(f, d, kind, norm, mode, kappa):
 def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps=100,
                     restarts=1, step_size=None, lambdas=(1.0,), betas=(10.0, 100.0),
                     anneal_steps=50, mode="full", kappa=1.0, seed=0, batch_size=64,
-                    trace=False):
+                    trace=False, threshold=0.0, quantize=True):
     """l_inf PGD against F and D jointly (see the module docstring).
 
     Per step: ``x <- clip(x - alpha * sign(grad L))`` with
-    ``L = max(margin_F, -kappa) + lambda * max(D logit, -kappa)``, the margin
-    being F's true-class logit minus the largest other logit. ``mode``:
+    ``L = max(margin_F, -kappa) + lambda * max(D logit - threshold, -kappa)``,
+    the margin being F's true-class logit minus the largest other logit; an
+    iterate succeeds when the real F is wrong and the real D's logit is at most
+    ``threshold`` (the defender's), both judged on the iterate quantised to the
+    8-bit grid when ``quantize`` (the image kept is that quantised one). ``mode``:
     ``"full"`` (saliency through the softplus surrogate with beta annealed
     geometrically from ``betas[0]`` to ``betas[1]`` over ``anneal_steps``) or
     ``"image_only"`` (the real saliency with its gradient stopped). Restart 0
@@ -408,8 +423,8 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
     x = np.asarray(x, np.float32)
     y = np.asarray(y).astype(np.int32)
     alpha = float(step_size if step_size is not None else eps / 10)
-    step, check = _make_step(f, d, kind, norm, mode, kappa)
-    eps_t, alpha_t = tf.constant(float(eps)), tf.constant(alpha)
+    step, check = _make_step(f, d, kind, norm, mode, kappa, quantize)
+    eps_t, alpha_t, thr_t = tf.constant(float(eps)), tf.constant(alpha), tf.constant(float(threshold))
     sched = [tf.constant(beta_schedule(t, betas[0], betas[1], anneal_steps))
              for t in range(steps)]
     x_out = x.copy()
@@ -431,11 +446,11 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
                 xa = tf.clip_by_value(x0 + float(eps) * noise, 0.0, 1.0)
             lam = tf.constant(float(lambdas[r % len(lambdas)]))
             for t in range(steps):
-                new, loss, ok = step(xa, x0, yy, eps_t, alpha_t, sched[t], lam)
+                new, loss, ok, xq = step(xa, x0, yy, eps_t, alpha_t, sched[t], lam, thr_t)
                 ok = ok.numpy()
                 hit = ok & ~done
                 if hit.any():
-                    best[hit] = xa.numpy()[hit]
+                    best[hit] = xq.numpy()[hit]
                     first[i:i + nb][hit] = r * steps + t
                     done |= hit
                 if trace and i == 0:
@@ -444,13 +459,14 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
                 if done.all():
                     break
             if not done.all():   # the final iterate of this restart
-                ok = check(xa, yy).numpy()
+                xq, ok = check(xa, x0, yy, eps_t, thr_t)
+                ok = ok.numpy()
                 hit = ok & ~done
                 if hit.any():
-                    best[hit] = xa.numpy()[hit]
+                    best[hit] = xq.numpy()[hit]
                     first[i:i + nb][hit] = (r + 1) * steps
                     done |= hit
-            last = xa.numpy()
+            last = (quantize_tf(xa, x0, eps_t) if quantize else xa).numpy()
             if done.all():
                 break
         x_out[i:i + nb] = np.where(done[:, None, None, None], best, last)
@@ -464,6 +480,34 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
 # ------------------------------------------------------------------ on a Study
 def _det_eps(study, attack):
     return None if attack == "cw_l2" else study.eps(attack)
+
+
+def study_thresholds(study, kind, det_attack=None):
+    """The defender's thresholds of the ``kind`` detector trained on ``det_attack``
+    (``logit0``, ``val5``, ``val1``: :meth:`advsal.pipeline.Study.thresholds`);
+    empty for the undefended F."""
+    if kind is None:
+        return {}
+    det_attack = det_attack or study.params["adaptive_det_attack"]
+    return study.thresholds(det_attack, _det_eps(study, det_attack), kind)
+
+
+def rates_at_thresholds(res, thresholds, mask):
+    """Success of an attack on F and D at each of the defender's ``thresholds``
+    (name -> logit), over the images in ``mask`` (those F classifies correctly):
+    ``rate`` (fools F and judged clean), with its Wilson interval, and
+    ``among_fooled`` (judged clean among the images that fool F). For the
+    undefended F (no thresholds) the single entry ``none`` is F's error rate."""
+    mask = np.asarray(mask, bool)
+    fooled = np.asarray(res["fooled_f"], bool)
+    out = {}
+    for name, t in (thresholds or {"none": np.inf}).items():
+        clean = np.asarray(res["d_logit"]) <= t
+        r = system_rate(fooled & clean, mask)
+        fm = fooled & mask
+        r["among_fooled"] = float(clean[fm].mean()) if fm.any() else float("nan")
+        out[name] = r
+    return out
 
 
 def _attack_images(study, n):
@@ -486,9 +530,9 @@ def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None
     n = int(n or p["adaptive_n"])
     det_eps = _det_eps(study, det_attack)
     key = {"stage": "eq10", "version": ADAPTIVE_VERSION, "f": study.f_key,
-           "detector": None if kind is None else study._det_key(det_attack, det_eps, kind),
+           "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
            "eps": eps, "sigma": float(sigma), "steps": steps, "step_ratio": step_ratio, "n": n,
-           "seed": p["seed"]}
+           "seed": p["seed"], "quantize": p["adv_quantize"]}
 
     def compute():
         f = study.classifier()
@@ -496,6 +540,8 @@ def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None
         x, y = _attack_images(study, n)
         xa = second_round_attack(f, d, x, y, eps, kind or "image", float(sigma), steps,
                                  step_ratio * eps, p["saliency_norm"])
+        if p["adv_quantize"] == "8bit":
+            xa = quantize_8bit(x, xa, linf_eps=eps)
         res = evaluate_system(f, d, xa, y, kind or "image", p["saliency_norm"])
         pred_clean = evaluate_system(f, None, x, y)["pred"]
         return {"x_adv": xa, "y": y, "pred_clean": pred_clean, **res}
@@ -505,13 +551,15 @@ def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None
 
 def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps=None,
                    restarts=None, step_ratio=None, lambdas=None, betas=None, anneal_steps=None,
-                   kappa=None, batch_size=64):
+                   kappa=None, batch_size=64, threshold="logit0"):
     """The adaptive attack against F and the ``kind`` detector (``kind=None``:
     the undefended F) at l_inf budget ``eps`` on the first ``n`` test images;
     settings default to the ``adaptive_*`` parameters. Cached. Returns the
     arrays of :func:`evaluate_system` (real F and D) plus ``x_adv``, ``y``,
     ``pred_clean``, ``found`` (success as tracked during the run) and
-    ``first_step``."""
+    ``first_step``. ``threshold`` names the defender's threshold the attacker
+    must get under (``logit0``, ``val5``, ``val1``: :func:`study_thresholds`);
+    its value is returned as ``threshold``."""
     p = study.params
     det_attack = det_attack or p["adaptive_det_attack"]
     n = int(n or p["adaptive_n"])
@@ -528,13 +576,18 @@ def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps
     # saturated images, which the first-layer detector flags (measured: 0 % at
     # eps = 1 against 100 % at eps = 0.3 on MNIST with proportional steps).
     step_size = step_ratio * min(float(eps), det_eps * max(p["adaptive_eps_multipliers"]))
+    thresholds = study_thresholds(study, kind, det_attack)
+    if kind is not None and threshold not in thresholds:
+        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: {list(thresholds)}")
+    thr = thresholds.get(threshold, 0.0)
     key = {"stage": "adaptive", "version": ADAPTIVE_VERSION, "f": study.f_key,
-           "detector": None if kind is None else study._det_key(det_attack, det_eps, kind),
+           "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
            "eps": float(eps), "mode": mode if kind is not None else "undefended",
            "steps": steps, "restarts": restarts, "step_ratio": step_ratio,
            "step_size": step_size, "lambdas": lambdas,
            "betas": betas, "anneal_steps": anneal_steps, "kappa": kappa, "n": n,
-           "saliency_norm": p["saliency_norm"], "seed": p["seed"]}
+           "saliency_norm": p["saliency_norm"], "seed": p["seed"], "threshold": float(thr),
+           "quantize": p["adv_quantize"]}
 
     def compute():
         f = study.classifier()
@@ -542,10 +595,13 @@ def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps
         x, y = _attack_images(study, n)
         out = adaptive_attack(f, d, x, y, float(eps), kind or "image", p["saliency_norm"],
                               steps, restarts, step_size, lambdas, betas,
-                              anneal_steps, mode, kappa, p["seed"], batch_size)
-        res = evaluate_system(f, d, out["x_adv"], y, kind or "image", p["saliency_norm"])
+                              anneal_steps, mode, kappa, p["seed"], batch_size,
+                              threshold=thr, quantize=p["adv_quantize"] == "8bit")
+        res = evaluate_system(f, d, out["x_adv"], y, kind or "image", p["saliency_norm"],
+                              threshold=thr)
         pred_clean = evaluate_system(f, None, x, y)["pred"]
         return {"x_adv": out["x_adv"], "y": y, "pred_clean": pred_clean,
-                "found": out["success"], "first_step": out["first_step"], **res}
+                "found": out["success"], "first_step": out["first_step"],
+                "threshold": np.float64(thr), **res}
 
     return study.store.cached_arrays("adaptive", key, compute)

@@ -38,11 +38,33 @@ from tqdm import tqdm
 
 from .presets import ATTACKS, check_eps
 
-__all__ = ["fgsm", "iterative", "iter_l1", "jsma", "jsma_pool", "jsma_accuracy_curve", "cw_l2", "craft", "attack_stats",
+__all__ = ["quantize_8bit", "LINF_ATTACKS", "fgsm", "iterative", "iter_l1", "jsma", "jsma_pool", "jsma_accuracy_curve", "cw_l2", "craft", "attack_stats",
            "random_targets", "predict"]
 
 
+# Attacks whose budget bounds the l_inf distance (JSMA's gamma bounds the share of
+# features changed, not their size, but it moves features to 0 or 1: on the grid).
+LINF_ATTACKS = ("fgsm", "iter_linf")
+
+
 # ------------------------------------------------------------------ helpers
+def quantize_8bit(x, x_adv, linf_eps=None):
+    """``x_adv`` rounded to the 8-bit grid (k/255) that the clean images ``x`` sit on.
+
+    The perturbation is rounded to the nearest multiple of 1/255; with
+    ``linf_eps`` it is then clipped to the largest multiple of 1/255 inside the
+    l_inf budget, so quantisation never takes an image outside its budget. The
+    result stays in [0, 1] and is float32.
+    """
+    x = np.asarray(x, np.float32)
+    steps = np.rint((np.asarray(x_adv, np.float64) - x) * 255.0)
+    if linf_eps is not None:
+        cap = math.floor(float(linf_eps) * 255.0 + 1e-6)
+        steps = np.clip(steps, -cap, cap)
+    k = np.clip(np.rint(x * 255.0) + steps, 0, 255)
+    return (k / 255.0).astype(np.float32)
+
+
 def predict(model, x, batch_size=1024):
     """Logits of ``model`` on ``x`` (numpy, batched)."""
     return np.concatenate([model(x[i:i + batch_size], training=False).numpy()
@@ -530,20 +552,27 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
     return x_adv, info
 
 
-def attack_stats(model, x, x_adv, y, pred_adv=None):
+def attack_stats(model, x, x_adv, y, pred_adv=None, pred_clean=None):
     """Success rate and distortion of an adversarial set.
 
     An adversarial example *fools F* when F's prediction on it differs from
-    the true label. Distortions are per image, over all features.
+    the true label. Distortions are per image, over all features; the
+    ``*_success`` ones are over the images that fool F and whose clean version
+    F classifies correctly (the images the detector tables count).
     """
     if pred_adv is None:
         pred_adv = predict(model, x_adv).argmax(1)
+    if pred_clean is None:
+        pred_clean = predict(model, x).argmax(1)
     d = (x_adv - x).reshape(len(x), -1)
-    linf, l2 = np.abs(d).max(1), np.sqrt((d ** 2).sum(1))
-    l0 = (np.abs(d) > 1e-6).sum(1) / d.shape[1]
+    dist = {"linf": np.abs(d).max(1), "l2": np.sqrt((d ** 2).sum(1)),
+            "l0": (np.abs(d) > 1e-6).sum(1) / d.shape[1]}
     fooled = pred_adv != y
-    return {"n": int(len(x)), "acc_adv": float(np.mean(~fooled)),
-            "success_rate": float(np.mean(fooled)),
-            "linf_mean": float(linf.mean()), "linf_max": float(linf.max()),
-            "l2_mean": float(l2.mean()), "l2_max": float(l2.max()),
-            "l0_mean": float(l0.mean()), "l0_max": float(l0.max())}
+    out = {"n": int(len(x)), "acc_adv": float(np.mean(~fooled)),
+           "success_rate": float(np.mean(fooled)), "n_success": int(fooled.sum())}
+    for name, v in dist.items():
+        out[f"{name}_mean"], out[f"{name}_max"] = float(v.mean()), float(v.max())
+        ok = v[fooled & (pred_clean == y)]   # the distortion an attack needs to fool F
+        out[f"{name}_mean_success"] = float(ok.mean()) if len(ok) else float("nan")
+        out[f"{name}_median_success"] = float(np.median(ok)) if len(ok) else float("nan")
+    return out

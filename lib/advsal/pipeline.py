@@ -7,12 +7,18 @@ exists under ``artefact_dir``. Each stage's cache key is built from every
 parameter that stage depends on, including the keys of the stages upstream,
 so a change anywhere invalidates exactly what depends on it.
 
-Subsets (fixed by the seed): F trains on ``f_train_size`` training images;
-detectors train on the first ``n_adv_train`` images of a permutation of the
-training split and their adversarial versions; detectors are tested on the
-first ``n_adv_test`` images of a permutation of the test split; epsilon is
-calibrated on the next ``n_calib`` test images (disjoint from the detector's
-test images).
+Subsets (fixed by the seed; pairwise disjoint, a test checks): F trains on
+``f_train_size`` training images; detectors train on the first
+``n_adv_train`` images of a permutation of the training split and their
+adversarial versions; the next ``n_val`` images of that permutation are the
+validation slice (D's epoch selection and its decision thresholds); detectors
+are tested on the first ``n_adv_test`` images of a permutation of the test
+split; epsilon is calibrated on the next ``n_calib`` test images. Test images
+are only ever scored.
+
+Adversarial images are quantised to the 8-bit grid (``adv_quantize="8bit"``,
+:func:`advsal.attacks.quantize_8bit`) before anything reads them, so F's
+success, the saliency and D all see what an image file could hold.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ import numpy as np
 from . import attacks as atk
 from .cache import ArtefactStore, make_key
 from .data import load_dataset
-from .metrics import detection_report
+from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
 from .networks import build_classifier, build_detector
 from .presets import resolve_params
 from .reproducibility import seed_everything
@@ -75,7 +81,9 @@ class Study:
         for k in ("image_size", "limit_per_class"):
             if self.params.get(k):
                 kw[k] = self.params[k]
-        return load_dataset(self.dataset, self.data_dir, **kw)
+        data = load_dataset(self.dataset, self.data_dir, **kw)
+        self.params["data_source"] = data.source   # provenance of every table written after
+        return data
 
     @cached_property
     def subsets(self):
@@ -83,26 +91,29 @@ class Study:
         rng = np.random.default_rng(p["seed"])
         tr, te = rng.permutation(len(d.x_train)), rng.permutation(len(d.x_test))
         for name, need, have in (("f_train_size", p["f_train_size"], len(tr)),
-                                 ("n_adv_train", p["n_adv_train"], len(tr)),
+                                 ("n_adv_train + n_val", p["n_adv_train"] + p["n_val"], len(tr)),
                                  ("n_adv_test + n_calib", p["n_adv_test"] + p["n_calib"],
                                   len(te))):
             if need > have:
                 raise ValueError(f"{name}={need} exceeds the {have} images available")
         return {"f_train": np.sort(tr[:p["f_train_size"]]),
                 "adv_train": tr[:p["n_adv_train"]],
+                "val": tr[p["n_adv_train"]:p["n_adv_train"] + p["n_val"]],
                 "test": te[:p["n_adv_test"]],
                 "calib": te[p["n_adv_test"]:p["n_adv_test"] + p["n_calib"]]}
 
     def images(self, split):
-        """Clean images and labels of a subset: 'train' (detector training), 'test', 'calib'."""
+        """Clean images and labels of a subset: 'train' (detector training), 'val'
+        (detector validation: epoch selection and thresholds), 'test', 'calib'."""
         d, s = self.data, self.subsets
-        if split == "train":
-            idx = s["adv_train"]
+        if split in ("train", "val"):
+            idx = s["adv_train" if split == "train" else "val"]
             return d.x_train[idx], d.y_train[idx]
         if split in ("test", "calib"):
             idx = s[split]
             return d.x_test[idx], d.y_test[idx]
-        raise ValueError(f"split={split!r} is not allowed; allowed: ['train', 'test', 'calib']")
+        raise ValueError(f"split={split!r} is not allowed; allowed: "
+                         "['train', 'val', 'test', 'calib']")
 
     # ------------------------------------------------------------ F
     @cached_property
@@ -160,7 +171,7 @@ class Study:
         grid = sorted(p["eps_grid"][attack])
         key = {"stage": "calibration", "f": self.f_key, "attack": attack, "grid": grid,
                "n_calib": p["n_calib"], "target": p["target_accuracy"],
-               **self._attack_params(attack), "seed": p["seed"],
+               **self._attack_params(attack), "seed": p["seed"], **self._quant_key(),
                **({"search": "prefix-scan"} if attack == "jsma" else {})}
 
         def compute():
@@ -171,10 +182,12 @@ class Study:
                 if i not in tried:
                     xa, _ = atk.craft(model, attack, x, grid[i], p, seed=p["seed"],
                                       progress=False)
+                    xa = self._quantize(attack, x, xa, grid[i])
                     tried[i] = float(np.mean(atk.predict(model, xa).argmax(1) == y))
                 return tried[i]
 
-            if attack == "jsma":   # one run gives every gamma (greedy prefixes)
+            if attack == "jsma":   # one run gives every gamma (greedy prefixes); JSMA
+                # moves features to 0 or 1 (theta = +-1), so its images are on the 8-bit grid
                 curve = atk.jsma_accuracy_curve(model, x, y, grid, p, seed=p["seed"])
                 tried.update(enumerate(curve))
                 below = [i for i, a in enumerate(curve) if a < p["target_accuracy"]]
@@ -203,37 +216,67 @@ class Study:
     def eps(self, attack):
         return self.calibration(attack)["eps"]
 
-    def _adv_key(self, attack, split, eps):
+    def _quant_key(self, quantize=None):
+        # float images keep the keys they had before quantisation existed
+        q = quantize or self.params["adv_quantize"]
+        return {} if q == "float" else {"quantize": q}
+
+    def _quantize(self, attack, x, x_adv, eps):
+        if self.params["adv_quantize"] == "float":
+            return x_adv
+        return atk.quantize_8bit(x, x_adv, linf_eps=eps if attack in atk.LINF_ATTACKS else None)
+
+    def _adv_key(self, attack, split, eps, quantize=None):
         p = self.params
-        n = {"train": p["n_adv_train"], "test": p["n_adv_test"], "calib": p["n_calib"]}[split]
+        n = {"train": p["n_adv_train"], "val": p["n_val"], "test": p["n_adv_test"],
+             "calib": p["n_calib"]}[split]
         return {"stage": "adversarial", "f": self.f_key, "attack": attack,
                 "eps": None if eps is None else float(eps), "split": split, "n": n,
-                **self._attack_params(attack), "seed": p["seed"]}
+                **self._attack_params(attack), "seed": p["seed"], **self._quant_key(quantize)}
 
     def adversarial(self, attack, split, eps=None):
         """Adversarial versions of a subset: dict with ``x_adv``, ``pred_adv``,
-        ``pred_clean`` and ``y`` (and ``targets`` for targeted attacks)."""
+        ``pred_clean`` and ``y`` (and ``targets`` for targeted attacks).
+
+        The attack's raw (float) output is cached under the float key; the 8-bit
+        set is derived from it by :func:`advsal.attacks.quantize_8bit`, so both
+        variants share one run of the attack."""
         if eps is None and attack != "cw_l2":
             eps = self.eps(attack)
+        quant = self.params["adv_quantize"]
         key = self._adv_key(attack, split, eps)
 
-        def compute():
+        def finish(x_adv, info, seconds):
             model, (x, y) = self.classifier(), self.images(split)
+            pred_adv = atk.predict(model, x_adv).argmax(1)
+            pred_clean = atk.predict(model, x).argmax(1)
+            stats = atk.attack_stats(model, x, x_adv, y, pred_adv, pred_clean)
+            stats.update(seconds=seconds, seconds_per_1000=1000 * seconds / max(len(x), 1),
+                         eps=eps, quantize=quant)
+            return ({"x_adv": x_adv, "pred_adv": pred_adv, "y": y, "pred_clean": pred_clean,
+                     **info}, {"stats": stats})
+
+        def craft():
+            model, (x, _) = self.classifier(), self.images(split)
             t0 = time.perf_counter()
-            seed = self.params["seed"] + (0 if split == "train" else 1)
+            seed = self.params["seed"] + {"train": 0, "test": 1, "calib": 1, "val": 2}[split]
             x_adv, info = atk.craft(model, attack, x, eps, self.params, seed=seed,
                                     progress=self.progress)
-            seconds = time.perf_counter() - t0
-            pred_adv = atk.predict(model, x_adv).argmax(1)
-            stats = atk.attack_stats(model, x, x_adv, y, pred_adv)
-            stats.update(seconds=seconds, seconds_per_1000=1000 * seconds / max(len(x), 1),
-                         eps=eps)
-            out = {"x_adv": x_adv, "pred_adv": pred_adv, "y": y,
-                   "pred_clean": atk.predict(model, x).argmax(1)}
-            out.update(info)
-            return out, {"stats": stats}
+            return finish(x_adv, info, time.perf_counter() - t0)
 
-        return self._cached("adversarial", key, compute)
+        if quant == "float":
+            return self._cached("adversarial", key, craft)
+        raw_key = self._adv_key(attack, split, eps, quantize="float")
+
+        def derive():
+            raw = self._cached("adversarial", raw_key, craft)
+            seconds = self.store.meta("adversarial", raw_key, "npz")["stats"]["seconds"]
+            info = {k: v for k, v in raw.items()
+                    if k not in ("x_adv", "pred_adv", "y", "pred_clean")}
+            x = self.images(split)[0]
+            return finish(self._quantize(attack, x, raw["x_adv"], eps), info, seconds)
+
+        return self._cached("adversarial", key, derive)
 
     def attack_stats(self, attack, split, eps=None):
         if eps is None and attack != "cw_l2":
@@ -283,38 +326,53 @@ class Study:
         raise ValueError(f"detector_features={kind!r} is not allowed; allowed: "
                          "['image+saliency', 'image', 'saliency', 'first_layer']")
 
-    def _det_key(self, attack, eps, kind):
+    def detector_key(self, attack, eps, kind):
+        """Cache key of the detector trained on ``attack`` at ``eps`` with input ``kind``."""
         p = self.params
         return {"stage": "detector", "f": self.f_key, "attack": attack,
                 "eps": None if eps is None else float(eps), "features": kind,
                 "saliency_norm": p["saliency_norm"] if "saliency" in kind else None,
                 "n_adv_train": p["n_adv_train"], "d_epochs": p["d_epochs"], "d_lr": p["d_lr"],
                 "d_batch_size": p["d_batch_size"], **self._attack_params(attack),
-                "seed": p["seed"]}
+                "seed": p["seed"], **self._quant_key(),
+                "train_positives": p["train_positives"], "d_select": p["d_select"],
+                **({"n_val": p["n_val"]} if p["d_select"] == "val_loss" else {})}
+
+    def _labelled_set(self, kind, split, attack, eps):
+        """Detector inputs of a split: every clean image (label 0) and the adversarial
+        versions that count as positives (label 1): all of them, or, with
+        ``train_positives="fooled"``, those that fool F (:meth:`fooled_mask`)."""
+        xc = self.features(kind, split)
+        xa = self.features(kind, split, attack, eps)
+        if self.params["train_positives"] == "fooled":
+            xa = xa[self.fooled_mask(attack, eps, split)]
+        return np.concatenate([xc, xa]), np.r_[np.zeros(len(xc)), np.ones(len(xa))]
 
     def detector(self, attack, eps=None, features=None):
         """Detector D trained on clean training images and their ``attack``
-        versions at ``eps`` (calibrated when None)."""
+        versions at ``eps`` (calibrated when None); its epoch is chosen on the
+        validation slice (``d_select``)."""
         kind = features or self.params["detector_features"]
         if eps is None and attack != "cw_l2":
             eps = self.eps(attack)
-        key = self._det_key(attack, eps, kind)
+        key = self.detector_key(attack, eps, kind)
         mkey = str(sorted(key.items()))
         if mkey in self._models:
             return self._models[mkey]
         model = self.store.load_model("detector", key)
         if model is None:
             p = self.params
-            xc = self.features(kind, "train")
-            xa = self.features(kind, "train", attack, eps)
-            x = np.concatenate([xc, xa])
-            labels = np.r_[np.zeros(len(xc)), np.ones(len(xa))]
+            x, labels = self._labelled_set(kind, "train", attack, eps)
+            xv, lv = (self._labelled_set(kind, "val", attack, eps)
+                      if p["d_select"] == "val_loss" else (None, None))
             t0 = time.perf_counter()
             seed_everything(p["seed"])
             model = build_detector(self.dataset, x.shape[1:], fc_units=p["f_fc_units"])
             hist = train_detector(model, x, labels, p["d_epochs"], p["d_lr"],
-                                  p["d_batch_size"], seed=p["seed"])
-            info = {"history": hist, "train_seconds": time.perf_counter() - t0}
+                                  p["d_batch_size"], seed=p["seed"], x_val=xv, labels_val=lv)
+            info = {"history": hist, "train_seconds": time.perf_counter() - t0,
+                    "n_train_clean": int((labels == 0).sum()),
+                    "n_train_adv": int((labels == 1).sum())}
             self.store.save_model("detector", key, model, extra=info)
         self._models[mkey] = model
         return model
@@ -323,6 +381,13 @@ class Study:
         x = self.features(kind, split, attack, eps)
         return np.concatenate([model(x[i:i + 1024], training=False).numpy()[:, 0]
                                for i in range(0, len(x), 1024)])
+
+    def thresholds(self, attack, eps=None, features=None):
+        """Decision thresholds of a detector: ``logit0`` and those flagging 5 % and
+        1 % of the clean validation images (:data:`advsal.metrics.VAL_FPRS`)."""
+        kind = features or self.params["detector_features"]
+        sv = self.scores(self.detector(attack, eps, kind), kind, split="val")
+        return {"logit0": 0.0, **{n: threshold_at_fpr(sv, f) for n, f in VAL_FPRS.items()}}
 
     def fooled_mask(self, attack, eps=None, split="test"):
         """Adversarial test images that count: F right on x, wrong on x_adv."""
@@ -339,10 +404,13 @@ class Study:
             det_eps = self.eps(det_attack)
         if test_eps is None and test_attack != "cw_l2":
             test_eps = self.eps(test_attack)
+        mkey = ("evaluate", det_attack, test_attack, det_eps, test_eps, kind)
+        if mkey in self._memo:
+            return self._memo[mkey]
         d = self.detector(det_attack, det_eps, kind)
         sc = self.scores(d, kind)
         sa = self.scores(d, kind, test_attack, test_eps)[self.fooled_mask(test_attack, test_eps)]
-        rep = detection_report(sc, sa)
-        rep["balanced_accuracy"] = (rep["tnr"] + rep["tpr"]) / 2
+        rep = detection_report(sc, sa, scores_val_clean=self.scores(d, kind, split="val"))
         rep["scores_clean"], rep["scores_adv"] = sc, sa
+        self._memo[mkey] = rep
         return rep

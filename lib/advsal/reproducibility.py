@@ -7,7 +7,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["seed_everything", "versions", "git_revision", "provenance"]
+__all__ = ["seed_everything", "versions", "git_revision", "provenance", "cpu_info"]
 
 _PACKAGES = ("tensorflow", "keras", "cleverhans", "numpy", "pandas", "matplotlib",
              "seaborn", "papermill")
@@ -47,10 +47,32 @@ def git_revision() -> str | None:
         return None
 
 
-def provenance(params: dict | None = None) -> dict:
+def cpu_info() -> dict:
+    """CPU model and the instruction-set flags that change TensorFlow's kernels
+    (results can differ in the last digits between CPUs with different flags)."""
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        for line in text.splitlines():
+            if line.startswith("model name") and ":" in line:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith(("flags", "Features")) and ":" in line:
+                flags = line.split(":", 1)[1].split()
+                break
+    except OSError:
+        pass
+    wanted = ("avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16",
+              "amx_tile", "sse4_2", "asimd", "sve")
+    return {"model": model, "isa": [f for f in wanted if f in flags]}
+
+
+def provenance(params: dict | None = None, data_source: str | None = None) -> dict:
+    """Parameters, library versions, git revision (``-dirty`` when the tracked files
+    differ from it), machine, CPU and the data file read."""
     return {"params": params or {}, "versions": versions(), "git_revision": git_revision(),
             "machine": f"{platform.machine()} {platform.processor() or ''} "
-                       f"{platform.system()} ({_cpu_count()} CPUs)".strip()}
+                       f"{platform.system()} ({_cpu_count()} CPUs)".strip(),
+            "cpu": cpu_info(), "data_source": data_source or (params or {}).get("data_source")}
 
 
 def _cpu_count():

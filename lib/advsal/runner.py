@@ -9,6 +9,16 @@ end it prints where the figures are and writes the wall time of every
 notebook, with the number of stages it computed rather than found cached, to
 ``<output>/<preset>/timings.csv`` (also copied into the figures folder as
 ``timings_<preset>.csv``).
+
+Several seeds (``--seeds 0 1 2``): each seed retrains everything; seed 0
+writes into the figures folder, seed ``s`` into ``<figures>/seed<s>/``
+(:func:`advsal.seeds.seed_dir`), and the across-seed summaries
+``<table>_<dataset>_seeds.csv`` are written at the end. ``--seed-only``
+restricts the notebooks run for the seeds after the first.
+
+Results written into the repository's own ``figures/`` folder (the committed
+reference results) must come from a clean git tree: the runner refuses a
+tree with uncommitted changes there unless ``--allow-dirty`` is given.
 """
 from __future__ import annotations
 
@@ -44,23 +54,62 @@ def _check_types(params: dict):
 
 def run_study(datasets, preset="quick", output="runs", data_dir=None, artefact_dir=None,
               figures_dir=None, seed=0, only=None, overrides=None, progress=False,
-              kernel_name="python3"):
-    """Execute the notebooks for each data set; return the list of timing rows."""
-    import os
+              kernel_name="python3", seeds=None, seed_only=None, allow_dirty=False):
+    """Execute the notebooks for each data set and seed; return the timing rows.
 
-    import papermill as pm
+    ``seeds`` (a list) runs the study once per seed (``seed`` is ignored then);
+    the seeds after the first run only the notebooks in ``seed_only`` (default:
+    ``only``). With more than one seed the across-seed summaries are written.
+    """
+    from .seeds import seed_dir, summarise_run
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # inherited by the notebook kernels
     for d in datasets:
         if d not in DATASETS:
             raise ValueError(f"dataset={d!r} is not known; allowed: {list(DATASETS)}")
     if preset not in PRESETS:
         raise ValueError(f"preset={preset!r} is not known; allowed: {list(PRESETS)}")
+    seeds = [int(s) for s in (seeds if seeds else [seed])]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds} has repeats")
+    _, _, figures_root = resolve_dirs(data_dir, artefact_dir, figures_dir)
+    _check_clean_tree(figures_root, allow_dirty)
+    rows = []
+    for i, s in enumerate(seeds):
+        rows += _run_one_seed(datasets, preset, output, data_dir, artefact_dir,
+                              seed_dir(figures_root, s), s, only if i == 0 else
+                              (seed_only if seed_only is not None else only),
+                              overrides, progress, kernel_name)
+    if len(seeds) > 1:
+        for path in summarise_run(figures_root, datasets, seeds, {"preset": preset}):
+            print(f"across-seed summary: {path}")
+    return rows
+
+
+def _check_clean_tree(figures_dir, allow_dirty):
+    from .reproducibility import git_revision
+
+    committed = (repo_root() / "figures").resolve()
+    target = Path(figures_dir).resolve()
+    inside = target == committed or committed in target.parents
+    rev = git_revision()
+    if inside and rev and rev.endswith("-dirty") and not allow_dirty:
+        raise SystemExit(f"figures_dir={target} holds the committed results, and the git tree "
+                         f"has uncommitted changes ({rev}): commit first, write elsewhere "
+                         "(--figures-dir), or pass --allow-dirty")
+
+
+def _run_one_seed(datasets, preset, output, data_dir, artefact_dir, figures_dir, seed, only,
+                  overrides, progress, kernel_name):
+    import os
+
+    import papermill as pm
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # inherited by the notebook kernels
     data_dir, artefact_dir, figures_dir = resolve_dirs(data_dir, artefact_dir, figures_dir)
     out_root = Path(output) / preset
     rows = []
     for dataset in datasets:
-        out_dir = out_root / dataset
+        out_dir = out_root / (dataset if seed == 0 else f"{dataset}-seed{seed}")
         out_dir.mkdir(parents=True, exist_ok=True)
         for nb in notebooks(only=only):
             params = {"dataset": dataset, "preset": preset, "seed": int(seed),
@@ -69,7 +118,7 @@ def run_study(datasets, preset="quick", output="runs", data_dir=None, artefact_d
                       "overrides": dict(overrides or {}), "progress": bool(progress)}
             _check_types(params)
             target = out_dir / nb.name
-            print(f"[{dataset}/{preset}] {nb.name} ...", flush=True)
+            print(f"[{dataset}/{preset}/seed {seed}] {nb.name} ...", flush=True)
             before = _artefact_count(artefact_dir)
             t0 = time.perf_counter()
             try:
@@ -82,10 +131,10 @@ def run_study(datasets, preset="quick", output="runs", data_dir=None, artefact_d
                       + "".join(err.traceback), file=sys.stderr)
                 raise SystemExit(1) from None
             dt = time.perf_counter() - t0
-            rows.append({"dataset": dataset, "preset": preset, "notebook": nb.stem,
-                         "seconds": round(dt, 1),
+            rows.append({"dataset": dataset, "preset": preset, "seed": seed,
+                         "notebook": nb.stem, "seconds": round(dt, 1),
                          "stages_computed": _artefact_count(artefact_dir) - before})
-            print(f"[{dataset}/{preset}] {nb.name} done in {dt:.1f} s", flush=True)
+            print(f"[{dataset}/{preset}/seed {seed}] {nb.name} done in {dt:.1f} s", flush=True)
             _write_timings(rows, out_root, figures_dir, preset)   # kept if a later one fails
     total = sum(r["seconds"] for r in rows)
     print(f"\nStudy done in {total:.0f} s. Executed notebooks: {out_root}\n"
@@ -119,7 +168,8 @@ def _write_timings(rows, out_root, figures_dir, preset):
     df.to_csv(out_root / "timings.csv", index=False)
     if "stages_computed" not in df:
         df["stages_computed"] = None
-    save_table(df.set_index("notebook")[["dataset", "preset", "seconds", "stages_computed"]],
+    cols = [c for c in ("dataset", "preset", "seed", "seconds", "stages_computed") if c in df]
+    save_table(df.set_index("notebook")[cols],
                f"timings_{preset}", figures_dir, {"preset": preset},
                caption=f"Wall time of the latest run of each notebook, {preset} preset, and "
                        "how many cached stages it computed (0: everything was reused)",
@@ -137,6 +187,13 @@ def main(argv=None):
     ap.add_argument("--artefact-dir", default=None)
     ap.add_argument("--figures-dir", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="run once per seed (each retrains everything), e.g. --seeds 0 1 2")
+    ap.add_argument("--seed-only", nargs="*", default=None,
+                    help="notebooks run for the seeds after the first (default: --only)")
+    ap.add_argument("--allow-dirty", action="store_true",
+                    help="write into the repository's figures/ from a tree with uncommitted "
+                         "changes")
     ap.add_argument("--only", nargs="*", default=None,
                     help="notebook numbers to run, e.g. 01 02 (default: all)")
     ap.add_argument("--set", default="{}", metavar="JSON",
@@ -150,7 +207,8 @@ def main(argv=None):
     if not isinstance(overrides, dict):
         ap.error("--set must be a JSON object")
     run_study(args.datasets, args.preset, args.output, args.data_dir, args.artefact_dir,
-              args.figures_dir, args.seed, args.only, overrides, args.progress)
+              args.figures_dir, args.seed, args.only, overrides, args.progress,
+              seeds=args.seeds, seed_only=args.seed_only, allow_dirty=args.allow_dirty)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,20 @@
 """The paper's tables as DataFrames, computed from a :class:`advsal.pipeline.Study`.
 
-* :func:`attack_summary` - epsilon, success rate and distortion per attack.
+* :func:`attack_summary` - epsilon, success rate and distortion per attack
+  (mean and median over the images that fool F).
+* :func:`calibration_table` - every (epsilon, F accuracy) pair tried.
 * :func:`table2` - Table II: f(x_test), f(x_adv), D(x_test), D(x_adv) per
-  attack with Wilson 95 % intervals, ROC AUC and TPR at 5 % FPR, beside the
-  paper's values.
+  attack with Wilson 95 % intervals, balanced accuracy, ROC AUC, and the TPR
+  at the thresholds set on clean validation images, beside the paper's values.
 * :func:`table3` - Table III/IV: detectors trained at epsilon_fit, tested at
-  epsilon_test (balanced detection accuracy).
+  epsilon_test (balanced detection accuracy, or another :data:`CELL_METRICS`).
 * :func:`cross_attack` - Fig. 2: detectors trained on one attack, tested on
-  every attack (balanced detection accuracy).
+  every attack (same metrics).
+
+Every detector table reports, from :func:`threshold_columns`, the rates at
+logit 0 (the paper's rule) and at the thresholds that flag 5 % and 1 % of the
+clean *validation* images; ``test FPR@val5%`` is the false-positive rate those
+thresholds give on the test images.
 """
 from __future__ import annotations
 
@@ -16,7 +23,41 @@ import pandas as pd
 
 from .presets import PAPER_TABLE2
 
-__all__ = ["attack_summary", "table2", "table3", "eps_levels", "cross_attack"]
+__all__ = ["attack_summary", "calibration_table", "table2", "table3", "eps_levels",
+           "cross_attack", "threshold_columns", "balanced_ci", "CELL_METRICS"]
+
+# Cell metrics of Table III and Fig. 2: name -> how to read it off an evaluate() report.
+CELL_METRICS = {
+    "balanced_accuracy": lambda r: r["balanced_accuracy"],
+    "auc": lambda r: r["auc"],
+    "tpr_val5": lambda r: r["at"]["val5"]["tpr"],
+    "tpr_val1": lambda r: r["at"]["val1"]["tpr"],
+    "balanced_ci_low": lambda r: balanced_ci(r["at"]["logit0"])[0],
+    "balanced_ci_high": lambda r: balanced_ci(r["at"]["logit0"])[1],
+}
+
+
+def balanced_ci(rates):
+    """A conservative 95 % interval of the balanced accuracy: the mean of the
+    Wilson bounds of TNR and TPR."""
+    (a, b), (c, d) = rates["tnr_ci"], rates["tpr_ci"]
+    return ((a + c) / 2, (b + d) / 2)
+
+
+def threshold_columns(rep):
+    """The columns every detector table carries: balanced accuracy at logit 0
+    (with interval), AUC, and TPR and realised test FPR at the thresholds set on
+    clean validation images (5 % and 1 %)."""
+    out = {"balanced acc": rep["balanced_accuracy"],
+           "balanced acc 95% CI": balanced_ci(rep["at"]["logit0"]), "AUC": rep["auc"]}
+    for name, label in (("val5", "val5%"), ("val1", "val1%")):
+        r = rep["at"].get(name)
+        if r is None:
+            continue
+        out[f"TPR@{label}"] = r["tpr"]
+        out[f"TPR@{label} 95% CI"] = r["tpr_ci"]
+        out[f"test FPR@{label}"] = 1 - r["tnr"]
+    return out
 
 
 def attack_summary(study, attacks=None, split="test"):
@@ -24,15 +65,29 @@ def attack_summary(study, attacks=None, split="test"):
     for a in attacks or study.params["attacks"]:
         cal = study.calibration(a)
         st = study.attack_stats(a, split)
-        rows.append({"attack": a, "eps": cal["eps"],
-                     "calibrated": (not cal.get("fixed")) and a != "cw_l2",
-                     "target_reached": cal.get("reached", None),
-                     "f_acc_adv": st["acc_adv"], "success_rate": st["success_rate"],
-                     "linf_mean": st["linf_mean"], "l2_mean": st["l2_mean"],
-                     "l0_mean": st["l0_mean"], "linf_max": st["linf_max"],
-                     "l2_max": st["l2_max"], "l0_max": st["l0_max"],
-                     "s_per_1000": st["seconds_per_1000"]})
+        row = {"attack": a, "eps": cal["eps"],
+               "calibrated": (not cal.get("fixed")) and a != "cw_l2",
+               "target_reached": cal.get("reached", None),
+               "f_acc_adv": st["acc_adv"], "success_rate": st["success_rate"]}
+        for norm in ("l2", "linf", "l0"):   # over the images that fool F
+            row[f"{norm} mean"] = st.get(f"{norm}_mean_success", np.nan)
+            row[f"{norm} median"] = st.get(f"{norm}_median_success", np.nan)
+        row["s_per_1000"] = st["seconds_per_1000"]
+        rows.append(row)
     return pd.DataFrame(rows).set_index("attack")
+
+
+def calibration_table(study, attacks=None):
+    """Every (epsilon, F accuracy on the calibration images) pair tried, and which
+    epsilon was chosen (the smallest on the grid with accuracy below the target)."""
+    rows = []
+    for a in attacks or study.params["attacks"]:
+        cal = study.calibration(a)
+        for eps, acc in cal["tried"]:
+            rows.append({"attack": a, "eps": float(eps), "f_accuracy": float(acc),
+                         "below_target": bool(acc < study.params["target_accuracy"]),
+                         "chosen": bool(np.isclose(eps, cal["eps"]))})
+    return pd.DataFrame(rows, columns=["attack", "eps", "f_accuracy", "below_target", "chosen"])
 
 
 def table2(study, attacks=None, features=None, reports=None):
@@ -51,7 +106,7 @@ def table2(study, attacks=None, features=None, reports=None):
             "f(x_adv)": float(np.mean(adv["pred_adv"] == y)),
             "D(x_test)": rep["tnr"], "D(x_test) 95% CI": rep["tnr_ci"],
             "D(x_adv)": rep["tpr"], "D(x_adv) 95% CI": rep["tpr_ci"],
-            "AUC": rep["auc"], "TPR@5%FPR": rep["tpr_at_5fpr"],
+            **threshold_columns(rep),
             "n_clean": rep["n_clean"], "n_adv (fooled F)": rep["n_adv"],
             "paper f(x_test)": pp[0], "paper f(x_adv)": pp[1],
             "paper D(x_test)": pp[2], "paper D(x_adv)": pp[3]})
@@ -68,25 +123,34 @@ def eps_levels(study, attack):
     return [float(round(v, 6)) for v in levels]
 
 
-def table3(study, attack, levels=None, features=None):
-    """Rows: epsilon_fit level, columns: epsilon_test level; balanced accuracy."""
+def table3(study, attack, levels=None, features=None, metric="balanced_accuracy"):
+    """Rows: epsilon_fit level, columns: epsilon_test level; ``metric`` (one of
+    :data:`CELL_METRICS`) in each cell."""
+    read = _metric(metric)
     levels = levels or eps_levels(study, attack)
     out = pd.DataFrame(index=pd.Index(range(1, len(levels) + 1), name="eps_fit"),
                        columns=range(1, len(levels) + 1), dtype=float)
     for i, ef in enumerate(levels, 1):
         for j, et in enumerate(levels, 1):
-            rep = study.evaluate(attack, attack, ef, et, features)
-            out.loc[i, j] = rep["balanced_accuracy"]
+            out.loc[i, j] = read(study.evaluate(attack, attack, ef, et, features))
     out.columns.name = "eps_test"
     return out, levels
 
 
-def cross_attack(study, attacks=None, features=None):
-    """Rows: attack the detector was trained on; columns: attack tested."""
+def cross_attack(study, attacks=None, features=None, metric="balanced_accuracy"):
+    """Rows: attack the detector was trained on; columns: attack tested; ``metric``
+    (one of :data:`CELL_METRICS`) in each cell."""
+    read = _metric(metric)
     attacks = attacks or study.params["attacks"]
     out = pd.DataFrame(index=pd.Index(attacks, name="trained on"), columns=attacks, dtype=float)
     for a in attacks:
         for b in attacks:
-            out.loc[a, b] = study.evaluate(a, b, features=features)["balanced_accuracy"]
+            out.loc[a, b] = read(study.evaluate(a, b, features=features))
     out.columns.name = "tested on"
     return out
+
+
+def _metric(metric):
+    if metric not in CELL_METRICS:
+        raise ValueError(f"metric={metric!r} is not allowed; allowed: {list(CELL_METRICS)}")
+    return CELL_METRICS[metric]

@@ -30,10 +30,15 @@ def augment_batch(x, rng, max_shift=4):
 
 
 def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val, y_val,
-         verbose):
+         verbose, select_on=None):
+    """``select_on=(x, y)``: after training, restore the weights of the epoch with
+    the lowest loss on that set (model selection on validation data)."""
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[metric])
     rng = np.random.default_rng(seed)
     history = {"loss": [], "accuracy": [], "val_accuracy": [], "epoch_seconds": []}
+    if select_on is not None:
+        history["select_loss"] = []
+        best = (np.inf, None)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         order = rng.permutation(len(x))
@@ -48,6 +53,15 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
         if x_val is not None:
             history["val_accuracy"].append(float(model.evaluate(
                 x_val, y_val, batch_size=1024, verbose=0, return_dict=True)[metric.name]))
+        if select_on is not None:
+            v = float(model.evaluate(*select_on, batch_size=1024, verbose=0,
+                                     return_dict=True)["loss"])
+            history["select_loss"].append(v)
+            if v < best[0]:
+                best = (v, [w.copy() for w in model.get_weights()])
+    if select_on is not None:
+        model.set_weights(best[1])
+        history["selected_epoch"] = int(np.argmin(history["select_loss"])) + 1
     return history
 
 
@@ -59,12 +73,18 @@ def train_classifier(model, x, y, epochs, lr, batch_size, seed=0, augment=False,
                 batch_size, seed, augment, x_val, y_val, verbose)
 
 
-def train_detector(model, x, labels, epochs, lr, batch_size, seed=0, verbose=0):
-    """Train D in place on detector inputs ``x`` and labels (1 = adversarial)."""
+def train_detector(model, x, labels, epochs, lr, batch_size, seed=0, verbose=0,
+                   x_val=None, labels_val=None):
+    """Train D in place on detector inputs ``x`` and labels (1 = adversarial).
+
+    With a validation set (``x_val``, ``labels_val``), the epoch with the lowest
+    validation loss is kept (``history["selected_epoch"]``); without one, the last.
+    """
     labels = np.asarray(labels, np.float32)
+    select = None if x_val is None else (x_val, np.asarray(labels_val, np.float32))
     return _fit(model, x, labels, keras.losses.BinaryCrossentropy(from_logits=True),
                 keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0), epochs, lr,
-                batch_size, seed, False, None, None, verbose)
+                batch_size, seed, False, None, None, verbose, select_on=select)
 
 
 def accuracy(model, x, y, batch_size=1024):
