@@ -132,12 +132,18 @@ def test_image_only_variant_runs_and_stays_in_ball(trained_f, detector, batch):
 
 def test_second_round_attack_eq10(trained_f, detector, batch):
     x, y = batch
-    bim = ad.second_round_attack(trained_f, None, x, y, 0.2, sigma=0.0, steps=8, step_size=0.05)
-    assert ad.evaluate_system(trained_f, None, bim, y)["fooled_f"].mean() >= 0.9
+    bim, found = ad.second_round_attack(trained_f, None, x, y, 0.2, sigma=0.0, steps=8,
+                                        step_size=0.05)
+    fooled = ad.evaluate_system(trained_f, None, bim, y)["fooled_f"]
+    assert fooled.mean() >= 0.9
+    assert np.array_equal(found, fooled)   # a kept iterate is one the real F gets wrong
+    assert np.allclose(bim * 255, np.rint(bim * 255), atol=1e-3)   # on the 8-bit grid
     for sigma in (0.5, 1.0):
-        xa = ad.second_round_attack(trained_f, detector, x, y, 0.2, sigma=sigma, steps=5,
-                                    step_size=0.04)
+        xa, found = ad.second_round_attack(trained_f, detector, x, y, 0.2, sigma=sigma,
+                                           steps=5, step_size=0.04, threshold=0.0)
         assert np.abs(xa - x).max() <= 0.2 + 1e-6 and xa.min() >= 0 and xa.max() <= 1
+        res = ad.evaluate_system(trained_f, detector, xa, y)
+        assert np.all(res["success"][found])   # the real F and D agree with what was kept
     # sigma = 1 follows D alone: D's logit goes down
     before = ad.evaluate_system(trained_f, detector, x, y)["d_logit"].mean()
     after = ad.evaluate_system(trained_f, detector, xa, y)["d_logit"].mean()

@@ -157,16 +157,26 @@ def test_cw_matches_art(trained_f, attack_batch):
     from art.attacks.evasion import CarliniL2Method
 
     x, _ = attack_batch
-    x = x[:24]
+    x = x[:48]
     targets = random_targets(predict(trained_f, x).argmax(1), 10, seed=4)
     ours = cw_l2(trained_f, x, targets, steps=50, binary_steps=2, lr=0.1).numpy()
     theirs = CarliniL2Method(_art_classifier(trained_f), confidence=0.0, targeted=True,
                              learning_rate=0.1, binary_search_steps=2, max_iter=50,
-                             initial_const=1.0, batch_size=24, verbose=False).generate(
+                             initial_const=1.0, batch_size=48, verbose=False).generate(
         x, y=np.eye(10)[targets])
-    hit_ours = np.mean(predict(trained_f, ours).argmax(1) == targets)
-    hit_art = np.mean(predict(trained_f, theirs).argmax(1) == targets)
-    assert hit_ours >= hit_art - 0.15, (hit_ours, hit_art)
+    hit_ours = predict(trained_f, ours).argmax(1) == targets
+    hit_art = predict(trained_f, theirs).argmax(1) == targets
+    assert hit_ours.mean() >= hit_art.mean() - 0.15, (hit_ours.mean(), hit_art.mean())
+    # distortion, not only success: on the images both attacks bring to the target, ours
+    # is not larger than ART's by more than 20 % (a C&W that succeeds by going far is
+    # easy to detect and would inflate every C&W row)
+    both = hit_ours & hit_art
+    assert both.sum() >= 5, both.sum()
+
+    def l2(a):
+        return np.sqrt(((a - x) ** 2).reshape(len(x), -1).sum(1))[both].mean()
+
+    assert l2(ours) <= 1.2 * l2(theirs), (l2(ours), l2(theirs))
 
 
 def _jsma_reference(model, x, target, gamma, pairs):

@@ -44,7 +44,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .attacks import quantize_8bit
 from .metrics import wilson_interval
 from .presets import SALIENCY_NORMS
 
@@ -55,6 +54,7 @@ __all__ = ["softplus_beta", "forward", "first_layer", "saliency_tf", "normalise_
            "ADAPTIVE_VERSION"]
 
 ADAPTIVE_VERSION = "adaptive-v2"   # v2: defender thresholds, quantised iterates
+EQ10_VERSION = "eq10-v2"           # v2: best iterate kept, defender thresholds
 FEATURE_KINDS = ("image+saliency", "image", "saliency", "first_layer")
 
 
@@ -273,21 +273,38 @@ def _margin(z, onehot):
 
 
 def second_round_attack(f, d, x, y, eps, kind="image+saliency", sigma=0.5, steps=10,
-                        step_size=None, norm="maxabs", beta=None, batch_size=128):
+                        step_size=None, norm="maxabs", beta=None, batch_size=128,
+                        threshold=0.0, quantize=True):
     """Eq. 10 (Metzen et al.'s second-round attack): from ``x_0 = x``,
     ``x_{n+1} = clip_eps(x_n + alpha [(1 - sigma) sign(grad J_f(x_n, y)) +
     sigma sign(grad J_d(x_n, 1))])`` with J_f F's cross-entropy on the true
     label and J_d(., 1) = -log sigmoid(D logit) (ascending it lowers D's
     "adversarial" score). Gradients are those of the real networks
     (``beta=None``), as the paper's attack; a ``beta`` computes D's saliency
-    input through the surrogate. ``d=None`` is plain BIM on F. Returns the
-    last iterate (numpy)."""
+    input through the surrogate. ``d=None`` is plain BIM on F.
+
+    The attack gets its best chance: every iterate (quantised to the 8-bit grid
+    when ``quantize``) is judged by the real F and D, and per image the first
+    one that fools F with D's logit at most ``threshold`` is kept; images that
+    never succeed keep the last iterate. Returns ``(x_adv, found)`` (numpy)."""
     _check_chain(f)
     x = np.asarray(x, np.float32)
     y = np.asarray(y)
     alpha = float(step_size if step_size is not None else eps / 4)
     n_classes = int(f.output_shape[-1])
     beta_t = None if beta is None else tf.constant(float(beta))
+    eps_t, thr_t = tf.constant(float(eps)), tf.constant(float(threshold))
+
+    @tf.function(reduce_retracing=True)
+    def verdict(xa, x0, yy):
+        xq = quantize_tf(xa, x0, eps_t) if quantize else xa
+        z = f(xq, training=False)
+        ok = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(yy, tf.int32)
+        if d is not None:
+            dl = d(detector_features(f, xq, kind, norm, None, tf.argmax(z, 1)),
+                   training=False)[:, 0]
+            ok = ok & (dl <= thr_t)
+        return xq, ok
 
     @tf.function(reduce_retracing=True)
     def step(xa, x0, yy):
@@ -307,14 +324,27 @@ def second_round_attack(f, d, x, y, eps, kind="image+saliency", sigma=0.5, steps
         return tf.clip_by_value(tf.clip_by_value(xa, x0 - eps, x0 + eps), 0.0, 1.0)
 
     out = np.empty_like(x)
+    found = np.zeros(len(x), bool)
     for i in range(0, len(x), batch_size):
         x0 = tf.constant(x[i:i + batch_size])
         yy = tf.constant(y[i:i + batch_size].astype(np.int32))
+        nb = int(x0.shape[0])
+        best = np.empty((nb,) + x.shape[1:], np.float32)
+        done = np.zeros(nb, bool)
         xa = x0
         for _ in range(steps):
             xa = step(xa, x0, yy)
-        out[i:i + batch_size] = xa.numpy()
-    return out
+            xq, ok = verdict(xa, x0, yy)
+            hit = ok.numpy() & ~done
+            if hit.any():
+                best[hit] = xq.numpy()[hit]
+                done |= hit
+            if done.all():
+                break
+        last = (quantize_tf(xa, x0, eps_t) if quantize else xa).numpy()
+        out[i:i + nb] = np.where(done[:, None, None, None], best, last)
+        found[i:i + nb] = done
+    return out, found
 
 
 # ------------------------------------------------------------------ adaptive attack
@@ -517,11 +547,13 @@ def _attack_images(study, n):
 
 
 def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None,
-                       step_ratio=None, n=None):
+                       step_ratio=None, n=None, threshold="logit0"):
     """Eq. 10 against F and the ``kind`` detector trained on ``det_attack``
     (default ``params['adaptive_det_attack']``) on the first ``n`` test images;
-    ``kind=None`` is plain BIM against the undefended F. Cached. Returns the
-    arrays of :func:`evaluate_system` plus ``x_adv``, ``y``, ``pred_clean``."""
+    ``kind=None`` is plain BIM against the undefended F. The attack keeps per
+    image the first iterate that gets under the defender's ``threshold``
+    (:func:`study_thresholds`). Cached. Returns the arrays of
+    :func:`evaluate_system` plus ``x_adv``, ``y``, ``pred_clean``, ``found``."""
     p = study.params
     det_attack = det_attack or p["adaptive_det_attack"]
     eps = float(eps if eps is not None else study.eps("iter_linf"))
@@ -529,22 +561,26 @@ def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None
     step_ratio = float(step_ratio or p["eq10_step_ratio"])
     n = int(n or p["adaptive_n"])
     det_eps = _det_eps(study, det_attack)
-    key = {"stage": "eq10", "version": ADAPTIVE_VERSION, "f": study.f_key,
+    thresholds = study_thresholds(study, kind, det_attack)
+    if kind is not None and threshold not in thresholds:
+        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: {list(thresholds)}")
+    thr = thresholds.get(threshold, 0.0)
+    key = {"stage": "eq10", "version": EQ10_VERSION, "f": study.f_key,
            "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
            "eps": eps, "sigma": float(sigma), "steps": steps, "step_ratio": step_ratio, "n": n,
-           "seed": p["seed"], "quantize": p["adv_quantize"]}
+           "seed": p["seed"], "quantize": p["adv_quantize"], "threshold": float(thr)}
 
     def compute():
         f = study.classifier()
         d = None if kind is None else study.detector(det_attack, det_eps, kind)
         x, y = _attack_images(study, n)
-        xa = second_round_attack(f, d, x, y, eps, kind or "image", float(sigma), steps,
-                                 step_ratio * eps, p["saliency_norm"])
-        if p["adv_quantize"] == "8bit":
-            xa = quantize_8bit(x, xa, linf_eps=eps)
-        res = evaluate_system(f, d, xa, y, kind or "image", p["saliency_norm"])
+        xa, found = second_round_attack(f, d, x, y, eps, kind or "image", float(sigma), steps,
+                                        step_ratio * eps, p["saliency_norm"], threshold=thr,
+                                        quantize=p["adv_quantize"] == "8bit")
+        res = evaluate_system(f, d, xa, y, kind or "image", p["saliency_norm"], threshold=thr)
         pred_clean = evaluate_system(f, None, x, y)["pred"]
-        return {"x_adv": xa, "y": y, "pred_clean": pred_clean, **res}
+        return {"x_adv": xa, "y": y, "pred_clean": pred_clean, "found": found,
+                "threshold": np.float64(thr), **res}
 
     return study.store.cached_arrays("eq10", key, compute)
 

@@ -1,0 +1,221 @@
+"""The protocol behind every verdict: disjoint subsets, calibration, the
+counting rule, validation thresholds, 8-bit images, across-seed summaries and
+the tables' indexing, each on a case small enough to check by hand."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from advsal.attacks import attack_stats, quantize_8bit
+from advsal.metrics import (across_seeds, detection_report, rates_at, t_interval,
+                            threshold_at_fpr)
+from advsal.seeds import seed_dir, summarise
+from advsal.tables import balanced_ci, cross_attack, table3
+from advsal.verdicts import (above_chance, compare, cross_attack_pairs, defence_status,
+                             separation)
+
+
+# ------------------------------------------------------------------ subsets
+@pytest.fixture(scope="module")
+def smoke_study(tmp_path_factory, data_dir):
+    from advsal.pipeline import Study
+
+    return Study("mnist", "smoke", data_dir=data_dir,
+                 artefact_dir=tmp_path_factory.mktemp("art"), progress=False)
+
+
+def test_detector_subsets_are_pairwise_disjoint(smoke_study):
+    s, p = smoke_study.subsets, smoke_study.params
+    train, val = set(s["adv_train"]), set(s["val"])
+    test, calib = set(s["test"]), set(s["calib"])
+    assert (len(train), len(val), len(test), len(calib)) == (
+        p["n_adv_train"], p["n_val"], p["n_adv_test"], p["n_calib"])
+    assert not train & val            # both index the training split
+    assert not test & calib           # both index the test split
+    # the validation images are training images, never test images
+    xv, _ = smoke_study.images("val")
+    xt, _ = smoke_study.images("test")
+    assert not {a.tobytes() for a in xv} & {a.tobytes() for a in xt}
+
+
+def test_subsets_too_large_name_the_parameter(data_dir, tmp_path):
+    from advsal.pipeline import Study
+
+    st = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+               n_adv_train=59990, n_val=100)
+    with pytest.raises(ValueError, match=r"n_adv_train \+ n_val=60090 exceeds"):
+        st.subsets
+
+
+# ------------------------------------------------------------------ calibration
+def test_calibration_returns_smallest_grid_eps_below_target(tmp_path, data_dir, monkeypatch):
+    from advsal import attacks as atk
+    from advsal.pipeline import Study
+
+    st = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+               attacks=["fgsm"])
+    x, y = st.images("calib")
+    acc_of = {0.025 * i: max(0.0, 1.0 - 0.09 * i) for i in range(1, 21)}   # 0.3 reached at i=8
+    calls = []
+
+    def fake_craft(model, attack, xx, eps, params, seed=0, progress=True):
+        calls.append(round(eps, 3))
+        return xx, {}
+
+    def fake_predict(model, xx, batch_size=1024):
+        eps = calls[-1]
+        k = int(round(acc_of[min(acc_of, key=lambda e: abs(e - eps))] * len(y)))
+        logits = np.zeros((len(xx), 10), np.float32)
+        right = np.arange(len(xx)) < k
+        logits[right, y[right]] = 1.0
+        logits[~right, (y[~right] + 1) % 10] = 1.0
+        return logits
+
+    monkeypatch.setattr(atk, "craft", fake_craft)
+    monkeypatch.setattr(atk, "predict", fake_predict)
+    monkeypatch.setattr(Study, "classifier", lambda self: None)
+    cal = st.calibration("fgsm")
+    # accuracies 1 - 0.09 i: i = 8 gives 0.28 < 0.3, i = 7 gives 0.37
+    assert cal["eps"] == pytest.approx(0.2)
+    below = [e for e, a in cal["tried"] if a < 0.3]
+    above = [e for e, a in cal["tried"] if a >= 0.3]
+    assert min(below) == pytest.approx(0.2) and max(above) < 0.2
+    assert len(calls) < 20        # a binary search, not a scan
+
+
+# ------------------------------------------------------------------ counting rule
+def test_fooled_mask_counts_only_images_f_got_right_and_now_gets_wrong(smoke_study,
+                                                                         monkeypatch):
+    fake = {"y": np.array([0, 1, 2, 3]), "pred_clean": np.array([0, 1, 9, 3]),
+            "pred_adv": np.array([5, 1, 7, 9])}
+    monkeypatch.setattr(type(smoke_study), "adversarial", lambda self, *a, **k: fake)
+    assert smoke_study.fooled_mask("fgsm").tolist() == [True, False, False, True]
+
+
+# ------------------------------------------------------------------ thresholds and rates
+def test_threshold_at_fpr_flags_at_most_that_share_of_clean_scores():
+    clean = np.arange(200, dtype=float)
+    t5, t1 = threshold_at_fpr(clean, 0.05), threshold_at_fpr(clean, 0.01)
+    assert np.mean(clean > t5) == pytest.approx(0.05) and np.mean(clean > t1) == pytest.approx(0.01)
+    assert t1 > t5
+    assert np.mean(clean > threshold_at_fpr(clean, 0.0)) == 0.0
+    with pytest.raises(ValueError, match="fpr"):
+        threshold_at_fpr(clean, 1.0)
+
+
+def test_balanced_accuracy_and_validation_thresholds_by_hand():
+    clean, adv = np.array([-3.0, -1, 0.5, 2]), np.array([1.0, 3, -2])
+    r = rates_at(clean, adv, 0.0)
+    assert (r["tnr"], r["tpr"]) == (0.5, pytest.approx(2 / 3))
+    assert r["balanced_accuracy"] == pytest.approx((0.5 + 2 / 3) / 2)
+    rep = detection_report(clean, adv, scores_val_clean=np.arange(100.0) / 100)
+    # val5: the 95th smallest of 0..0.99 -> 0.94; test clean above it: 0.5? no, 2 yes
+    assert rep["at"]["val5"]["threshold"] == pytest.approx(0.94)
+    assert rep["at"]["val5"]["tnr"] == 0.75 and rep["at"]["val5"]["tpr"] == pytest.approx(2 / 3)
+    lo, hi = balanced_ci(rep["at"]["logit0"])
+    assert lo < rep["balanced_accuracy"] < hi
+
+
+# ------------------------------------------------------------------ 8-bit images
+def test_quantize_8bit_lands_on_grid_inside_the_budget():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (5, 4, 4, 1)) / 255.0
+    eps = 0.175          # 44.6 / 255: rounding up would leave the ball
+    xa = np.clip(x + rng.uniform(-eps, eps, x.shape), 0, 1)
+    xa[0, 0, 0, 0] = min(1.0, x[0, 0, 0, 0] + eps)
+    q = quantize_8bit(x, xa, linf_eps=eps)
+    assert q.dtype == np.float32
+    assert np.allclose(q * 255, np.rint(q * 255), atol=1e-4)
+    assert np.abs(q - x).max() <= eps + 1e-6 and q.min() >= 0 and q.max() <= 1
+    assert np.abs(quantize_8bit(x, xa) - xa).max() <= 0.5 / 255 + 1e-6   # no budget: nearest
+
+
+# ------------------------------------------------------------------ distortion
+def test_distortion_is_over_images_that_fool_f():
+    class M:   # a "model" whose logits are the first 3 pixels
+        def __call__(self, z, training=False):
+            import tensorflow as tf
+            return tf.reshape(z, (len(z), -1))[:, :3]
+
+    x = np.zeros((3, 1, 3, 1), np.float32)
+    x[:, 0, 0, 0] = 1.0                      # F says class 0 on every clean image
+    xa = x.copy()
+    xa[0, 0, 1, 0] = 2.0                     # fooled, l2 = 2
+    xa[1, 0, 1, 0] = 0.5                     # not fooled, l2 = 0.5
+    xa[2, 0, 2, 0] = 3.0                     # fooled, l2 = 3
+    st = attack_stats(M(), x, xa, np.zeros(3, int))
+    assert st["success_rate"] == pytest.approx(2 / 3)
+    assert st["l2_mean_success"] == pytest.approx(2.5) and st["l2_median_success"] == 2.5
+    assert st["l2_mean"] == pytest.approx(5.5 / 3)
+
+
+# ------------------------------------------------------------------ tables' indexing
+class _Hand:
+    """A stand-in Study: evaluate(a, b, eps_fit, eps_test) returns a known cell."""
+
+    params = {"attacks": ["fgsm", "jsma"], "eps_multipliers": [0.5, 1.0, 2.0]}
+
+    def eps(self, attack):
+        return 0.1
+
+    def evaluate(self, det_attack, test_attack=None, det_eps=None, test_eps=None,
+                 features=None):
+        test_attack = test_attack or det_attack
+        if det_eps is None:   # Fig. 2: trained on fgsm catches everything, jsma nothing
+            v = 1.0 if det_attack == "fgsm" else 0.5
+        else:                 # Table III: cell = fit level + test level / 10
+            v = det_eps * 10 + test_eps
+        return {"balanced_accuracy": v, "auc": v, "at": {"logit0": {
+            "tnr_ci": (v - 0.1, v), "tpr_ci": (v - 0.1, v)}, "val5": {"tpr": v}}}
+
+
+def test_fig2_rows_are_trained_on_columns_tested_on():
+    m = cross_attack(_Hand())
+    assert m.index.name == "trained on" and m.columns.name == "tested on"
+    assert m.loc["fgsm", "jsma"] == 1.0 and m.loc["jsma", "fgsm"] == 0.5
+
+
+def test_table3_rows_are_fit_levels_columns_test_levels():
+    t, levels = table3(_Hand(), "fgsm")
+    assert levels == [0.05, 0.1, 0.2]
+    assert t.loc[1, 3] == pytest.approx(0.05 * 10 + 0.2)     # fit level 1, test level 3
+    assert t.loc[3, 1] == pytest.approx(0.2 * 10 + 0.05)
+    with pytest.raises(ValueError, match="metric='x' is not allowed"):
+        table3(_Hand(), "fgsm", metric="x")
+
+
+# ------------------------------------------------------------------ verdict logic
+def test_claims_need_separated_intervals():
+    assert separation((0.8, 0.9), (0.5, 0.7)) == 1
+    assert separation((0.5, 0.7), (0.8, 0.9)) == -1
+    assert separation((0.5, 0.85), (0.8, 0.9)) == 0
+    assert "not distinguishable" in compare("a", 0.7, (0.5, 0.85), "b", 0.85, (0.8, 0.9))
+    assert "is higher than" in compare("a", 0.85, (0.8, 0.9), "b", 0.6, (0.5, 0.7))
+    assert above_chance((0.56, 0.7)) and not above_chance((0.54, 0.9))
+    assert defence_status(0.6, 0.9) == "falls" and defence_status(0.0, 0.05) == "holds"
+    assert defence_status(0.2, 0.6) == "mixed"
+
+
+def test_fig2_pairs_are_stated_one_by_one_never_averaged():
+    att = ["fgsm", "iter_linf", "jsma"]
+    v = pd.DataFrame([[1.0, 0.6, 0.5], [1.0, 1.0, 0.5], [0.99, 0.6, 1.0]], att, att)
+    lines = cross_attack_pairs(v, v - 0.03, v + 0.03)
+    assert len(lines) == 2           # iter_linf vs fgsm, iter_linf vs jsma
+    assert "iter_linf->fgsm 1.000" in lines[0] and "is higher than fgsm->iter_linf" in lines[0]
+    assert "iter_linf->jsma 0.500" in lines[1] and "is lower than" in lines[1]
+    assert "near chance: iter_linf->jsma" in lines[1]
+
+
+# ------------------------------------------------------------------ across seeds
+def test_across_seed_summary_by_hand(tmp_path):
+    m, (lo, hi) = t_interval([0.8, 0.9, 1.0])
+    assert m == pytest.approx(0.9)
+    # t(0.975, 2) = 4.303; sd 0.1; half width 4.303 * 0.1 / sqrt(3)
+    assert hi - m == pytest.approx(4.3027 * 0.1 / 3 ** 0.5, rel=1e-3)
+    s = across_seeds([0.8, 0.9, 1.0])
+    assert s["ci_high"] == 1.0 and s["min"] == 0.8 and s["n_seeds"] == 3
+    frames = {k: pd.DataFrame({"attack": ["a", "b"], "AUC": [0.5 + k / 10, 0.9]})
+              for k in range(3)}
+    out = summarise(frames, ["attack"], ["AUC"]).set_index("attack")
+    assert out.loc["a", "mean"] == pytest.approx(0.6) and out.loc["b", "sd"] == 0.0
+    assert out.loc["a", "per seed"] == "0.5000 0.6000 0.7000"
+    assert seed_dir(tmp_path, 0) == tmp_path and seed_dir(tmp_path, 2) == tmp_path / "seed2"
