@@ -38,7 +38,10 @@ def git_revision() -> str | None:
         here = Path(__file__).resolve().parent
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
                              text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        # "-dirty": tracked code differs from the revision; figures/ (the results being
+        # written) does not count
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ":/", ":(exclude,top)figures"],
                                cwd=here, capture_output=True, text=True, timeout=10)
         if rev.returncode != 0:
             return None
