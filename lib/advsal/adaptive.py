@@ -522,6 +522,14 @@ def study_thresholds(study, kind, det_attack=None):
     return study.thresholds(det_attack, _det_eps(study, det_attack), kind)
 
 
+def _threshold_value(study, kind, det_attack, name):
+    """The logit of the defender's threshold ``name`` (0 for the undefended F)."""
+    thresholds = study_thresholds(study, kind, det_attack)
+    if kind is not None and name not in thresholds:
+        raise ValueError(f"threshold={name!r} is not allowed; allowed: {list(thresholds)}")
+    return thresholds.get(name, 0.0)
+
+
 def rates_at_thresholds(res, thresholds, mask):
     """Success of an attack on F and D at each of the defender's ``thresholds``
     (name -> logit), over the images in ``mask`` (those F classifies correctly):
@@ -561,10 +569,7 @@ def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None
     step_ratio = float(step_ratio or p["eq10_step_ratio"])
     n = int(n or p["adaptive_n"])
     det_eps = _det_eps(study, det_attack)
-    thresholds = study_thresholds(study, kind, det_attack)
-    if kind is not None and threshold not in thresholds:
-        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: {list(thresholds)}")
-    thr = thresholds.get(threshold, 0.0)
+    thr = _threshold_value(study, kind, det_attack, threshold)
     key = {"stage": "eq10", "version": EQ10_VERSION, "f": study.f_key,
            "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
            "eps": eps, "sigma": float(sigma), "steps": steps, "step_ratio": step_ratio, "n": n,
@@ -612,10 +617,7 @@ def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps
     # saturated images, which the first-layer detector flags (measured: 0 % at
     # eps = 1 against 100 % at eps = 0.3 on MNIST with proportional steps).
     step_size = step_ratio * min(float(eps), det_eps * max(p["adaptive_eps_multipliers"]))
-    thresholds = study_thresholds(study, kind, det_attack)
-    if kind is not None and threshold not in thresholds:
-        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: {list(thresholds)}")
-    thr = thresholds.get(threshold, 0.0)
+    thr = _threshold_value(study, kind, det_attack, threshold)
     key = {"stage": "adaptive", "version": ADAPTIVE_VERSION, "f": study.f_key,
            "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
            "eps": float(eps), "mode": mode if kind is not None else "undefended",
