@@ -219,3 +219,12 @@ def test_across_seed_summary_by_hand(tmp_path):
     assert out.loc["a", "mean"] == pytest.approx(0.6) and out.loc["b", "sd"] == 0.0
     assert out.loc["a", "per seed"] == "0.5000 0.6000 0.7000"
     assert seed_dir(tmp_path, 0) == tmp_path and seed_dir(tmp_path, 2) == tmp_path / "seed2"
+
+
+def test_table3_pairs_mirror_cells():
+    from advsal.verdicts import table3_pairs
+
+    v = pd.DataFrame([[1.0, 0.99], [0.6, 1.0]], index=[1, 2], columns=[1, 2])
+    lines = table3_pairs(v, v - 0.02, v + 0.02, [0.1, 0.2])
+    assert len(lines) == 1
+    assert "fit 0.1 -> test 0.2 0.990" in lines[0] and "is higher than fit 0.2 -> test 0.1" in lines[0]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["separation", "compare", "above_chance", "paper_gaps", "cross_attack_pairs",
-           "adaptive_verdict", "defence_status",
+           "adaptive_verdict", "defence_status", "table3_pairs",
            "table3_halves", "STRONG", "WEAK", "CHANCE_MARGIN"]
 
 STRONG, WEAK = ("iter_linf", "iter_l2"), ("fgsm", "jsma")   # the paper's Section IV.B grouping
@@ -89,6 +89,24 @@ def cross_attack_pairs(value: pd.DataFrame, low: pd.DataFrame, high: pd.DataFram
             if notes:
                 text += f"; near chance: {', '.join(notes)}"
             lines.append(f"- {text}.")
+    return lines
+
+
+def table3_pairs(value: pd.DataFrame, low: pd.DataFrame, high: pd.DataFrame,
+                 levels=None) -> list[str]:
+    """Table III, cell by mirrored cell: trained at level i and tested at the larger
+    level j (the paper says this generalises) against trained at j and tested at i
+    (the paper says this fails), a direction claimed only where the intervals
+    separate."""
+    lines = []
+    idx = list(value.index)
+    name = (lambda k: f"{levels[k - 1]:.4g}") if levels else (lambda k: f"level {k}")
+    for a, i in enumerate(idx):
+        for j in idx[a + 1:]:
+            up = (float(value.loc[i, j]), (float(low.loc[i, j]), float(high.loc[i, j])))
+            lo = (float(value.loc[j, i]), (float(low.loc[j, i]), float(high.loc[j, i])))
+            lines.append("- " + compare(f"fit {name(i)} -> test {name(j)}", up[0], up[1],
+                                        f"fit {name(j)} -> test {name(i)}", lo[0], lo[1]) + ".")
     return lines
 
 
