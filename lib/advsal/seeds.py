@@ -18,7 +18,7 @@ import pandas as pd
 
 from .metrics import across_seeds
 
-__all__ = ["seed_dir", "SUMMARIES", "summarise", "summarise_run", "load_seed_tables"]
+__all__ = ["seed_dir", "SUMMARIES", "summarise", "summarise_run", "load_seed_tables", "main"]
 
 # table -> (columns that identify a row, quantities summarised; None: every numeric column)
 SUMMARIES = {
@@ -105,3 +105,25 @@ def summarise_run(figures_dir, datasets, seeds, params=None) -> list[Path]:
                        digits=4)
             written.append(Path(figures_dir) / f"{name}.csv")
     return written
+
+
+def main(argv=None):
+    """``python -m advsal.seeds --datasets mnist --seeds 0 1 2``: write the summaries."""
+    import argparse
+
+    from .paths import resolve_dirs
+
+    ap = argparse.ArgumentParser(prog="python -m advsal.seeds", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", nargs="+", default=["mnist"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--preset", default="quick")
+    ap.add_argument("--figures-dir", default=None)
+    args = ap.parse_args(argv)
+    _, _, figures_dir = resolve_dirs(figures_dir=args.figures_dir)
+    for path in summarise_run(figures_dir, args.datasets, args.seeds, {"preset": args.preset}):
+        print(f"across-seed summary: {path}")
+
+
+if __name__ == "__main__":
+    main()
