@@ -8,8 +8,9 @@ the README never drifts from the numbers it reports:
     python -m advsal.readme --check  # exit 1 when a block is out of date
 
 Kinds: ``table2_seeds DATASET`` (across-seed Table II), ``table2 DATASET``
-(one seed), ``fig2_seeds DATASET``, ``adaptive_seeds DATASET THRESHOLD``,
-``attacks DATASET``, ``variants DATASET``, ``baselines DATASET``.
+(one seed), ``fig2_seeds DATASET``, ``fig2 DATASET``, ``adaptive_seeds
+DATASET THRESHOLD``, ``adaptive DATASET THRESHOLD``, ``attacks DATASET``,
+``variants DATASET``, ``baselines DATASET``.
 :func:`numbers_not_in_csvs` is the check behind the test that every number
 quoted in the Results section appears in a CSV of ``figures/``.
 """
@@ -118,6 +119,30 @@ def adaptive_seeds(fig: Path, ds: str, threshold: str) -> str:
             f"[95 % t interval]; source `figures/adaptive_{ds}_seeds.csv`.\n\n" + _md(out))
 
 
+def fig2(fig: Path, ds: str) -> str:
+    t = pd.read_csv(fig / f"fig2_{ds}.csv", index_col=0)
+    out = t.map(_num)
+    out.index.name = "trained on \\ tested on"
+    return (f"Balanced accuracy at logit 0, seed 0; source `figures/fig2_{ds}.csv`.\n\n"
+            + _md(out))
+
+
+def adaptive(fig: Path, ds: str, threshold: str) -> str:
+    t = pd.read_csv(fig / f"adaptive_{ds}.csv")
+    t = t[t["threshold"].isin([threshold, "none"])]
+    budgets = sorted(set(t["eps / calibrated"]))
+    attacks_ = list(dict.fromkeys(t["attack"]))
+    out = pd.DataFrame(index=pd.Index(attacks_, name="attack"))
+    for b in budgets:
+        part = t[t["eps / calibrated"] == b].set_index("attack")
+        label = "eps = 1" if b > 3 else f"{b:g} x eps"
+        out[label] = [f"{part.loc[a, 'rate']:.3f} {_ci(part.loc[a, 'ci_low'], part.loc[a, 'ci_high'])}"
+                      if a in part.index else "" for a in attacks_]
+    return (f"Share of the attacked test images that fool F and pass D at threshold "
+            f"`{threshold}` (undefended F: fool F), seed 0, Wilson 95 % intervals; source "
+            f"`figures/adaptive_{ds}.csv`.\n\n" + _md(out))
+
+
 def attacks(fig: Path, ds: str) -> str:
     t = pd.read_csv(fig / f"attacks_{ds}.csv", index_col=0)
     cols = ["eps", "f_acc_adv", "success_rate", "l2 mean", "l2 median", "linf mean",
@@ -163,8 +188,8 @@ def baselines(fig: Path, ds: str) -> str:
 
 
 KINDS = {"table2_seeds": table2_seeds, "table2": table2, "fig2_seeds": fig2_seeds,
-         "adaptive_seeds": adaptive_seeds, "attacks": attacks, "variants": variants,
-         "baselines": baselines}
+         "fig2": fig2, "adaptive_seeds": adaptive_seeds, "adaptive": adaptive,
+         "attacks": attacks, "variants": variants, "baselines": baselines}
 
 
 def render_block(spec: str, figures_dir: Path) -> str:
