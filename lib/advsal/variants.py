@@ -10,17 +10,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from .paths import repo_root
 
 ROOT = repo_root()
 __all__ = ["main", "calibrated_eps"]
 
 
-def calibrated_eps(dataset):
-    att = pd.read_csv(ROOT / "figures" / f"attacks_{dataset}.csv", index_col=0)
-    return {a: float(e) for a, e in att["eps"].items() if pd.notna(e)}
+def calibrated_eps(dataset, preset="quick"):
+    """The budgets the default (8-bit) study calibrated, read from its cached
+    calibration stage at full precision (the CSVs round to 4 decimals)."""
+    from .paths import resolve_dirs
+    from .pipeline import Study
+
+    data_dir, artefact_dir, _ = resolve_dirs()
+    study = Study(dataset, preset, data_dir=data_dir, artefact_dir=artefact_dir, progress=False)
+    return {a: float(study.eps(a)) for a in study.params["attacks"] if a != "cw_l2"}
 
 
 def main(argv=None):
