@@ -104,16 +104,21 @@ def fig2_seeds(fig: Path, ds: str) -> str:
             f"[95 % t interval]; source `figures/fig2_{ds}_seeds.csv`.\n\n" + _md(out))
 
 
+def _by_budget(rows: pd.DataFrame, cell) -> pd.DataFrame:
+    """Adaptive-attack rows as a table: one row per attack, one column per budget."""
+    attacks_ = list(dict.fromkeys(rows["attack"]))
+    out = pd.DataFrame(index=pd.Index(attacks_, name="attack"))
+    for b in sorted(set(rows["eps / calibrated"])):
+        part = rows[rows["eps / calibrated"] == b].set_index("attack")
+        label = "eps = 1" if b > 3 else f"{b:g} x eps"
+        out[label] = [cell(part.loc[a]) if a in part.index else "" for a in attacks_]
+    return out
+
+
 def adaptive_seeds(fig: Path, ds: str, threshold: str) -> str:
     s = pd.read_csv(fig / f"adaptive_{ds}_seeds.csv")
     s = s[(s["quantity"] == "rate") & s["threshold"].isin([threshold, "none"])]
-    budgets = sorted(set(s["eps / calibrated"]))
-    attacks = list(dict.fromkeys(s["attack"]))
-    out = pd.DataFrame(index=pd.Index(attacks, name="attack"))
-    for b in budgets:
-        part = s[s["eps / calibrated"] == b].set_index("attack")
-        label = "eps = 1" if b > 3 else f"{b:g} x eps"
-        out[label] = [_cell(part.loc[a]) if a in part.index else "" for a in attacks]
+    out = _by_budget(s, _cell)
     return (f"Share of the attacked test images that fool F and pass D at threshold "
             f"`{threshold}` (undefended F: fool F), mean over {int(s['n_seeds'].max())} seeds "
             f"[95 % t interval]; source `figures/adaptive_{ds}_seeds.csv`.\n\n" + _md(out))
@@ -130,14 +135,7 @@ def fig2(fig: Path, ds: str) -> str:
 def adaptive(fig: Path, ds: str, threshold: str) -> str:
     t = pd.read_csv(fig / f"adaptive_{ds}.csv")
     t = t[t["threshold"].isin([threshold, "none"])]
-    budgets = sorted(set(t["eps / calibrated"]))
-    attacks_ = list(dict.fromkeys(t["attack"]))
-    out = pd.DataFrame(index=pd.Index(attacks_, name="attack"))
-    for b in budgets:
-        part = t[t["eps / calibrated"] == b].set_index("attack")
-        label = "eps = 1" if b > 3 else f"{b:g} x eps"
-        out[label] = [f"{part.loc[a, 'rate']:.3f} {_ci(part.loc[a, 'ci_low'], part.loc[a, 'ci_high'])}"
-                      if a in part.index else "" for a in attacks_]
+    out = _by_budget(t, lambda r: f"{r['rate']:.3f} {_ci(r['ci_low'], r['ci_high'])}")
     return (f"Share of the attacked test images that fool F and pass D at threshold "
             f"`{threshold}` (undefended F: fool F), seed 0, Wilson 95 % intervals; source "
             f"`figures/adaptive_{ds}.csv`.\n\n" + _md(out))
