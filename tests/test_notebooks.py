@@ -60,9 +60,14 @@ def test_every_notebook_product_exists(smoke_run):
     levels, n_attacks = (3, 3) if imagenet_level else (4, 5)
     t3 = pd.read_csv(fig / f"{t3_name}.csv", index_col=0)
     acc = t3[[c for c in t3.columns if " test " in c]]
-    assert acc.shape == (levels, 3 * levels) and ((acc >= 0) & (acc <= 1)).all().all()
+    # a cell is empty (NaN) where no adversarial image fooled the smoke-size F (its TPR is
+    # undefined); every defined cell is a rate
+    assert acc.shape == (levels, 3 * levels)
+    assert acc.stack().dropna().between(0, 1).all()
     f2 = pd.read_csv(fig / f"fig2_{dataset}.csv", index_col=0)
-    assert f2.shape == (n_attacks, n_attacks) and ((f2 >= 0) & (f2 <= 1)).all().all()
+    assert f2.shape == (n_attacks, n_attacks) and f2.stack().dropna().between(0, 1).all()
+    if dataset != "imagenette":   # the smoke Imagenette F is at chance (0.12) and fools nothing
+        assert acc.notna().all().all() and f2.notna().all().all()
     # the runner's timings say which notebooks computed stages: a first run computes F in 01
     timings = pd.read_csv(fig / "timings_smoke.csv")
     mine = timings[timings["dataset"] == dataset].set_index("notebook")
