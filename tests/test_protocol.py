@@ -121,11 +121,12 @@ def test_quantize_8bit_lands_on_grid_inside_the_budget():
     x = rng.integers(0, 256, (5, 4, 4, 1)) / 255.0
     eps = 0.175          # 44.6 / 255: rounding up would leave the ball
     xa = np.clip(x + rng.uniform(-eps, eps, x.shape), 0, 1)
-    xa[0, 0, 0, 0] = min(1.0, x[0, 0, 0, 0] + eps)
+    x[0, 0, 0, 0], xa[0, 0, 0, 0] = 0.0, eps     # 44.6 steps: rounds to 45, must stay at 44
     q = quantize_8bit(x, xa, linf_eps=eps)
     assert q.dtype == np.float32
     assert np.allclose(q * 255, np.rint(q * 255), atol=1e-4)
     assert np.abs(q - x).max() <= eps + 1e-6 and q.min() >= 0 and q.max() <= 1
+    assert q[0, 0, 0, 0] == np.float32(44 / 255)
     assert np.abs(quantize_8bit(x, xa) - xa).max() <= 0.5 / 255 + 1e-6   # no budget: nearest
 
 
@@ -188,6 +189,7 @@ def test_claims_need_separated_intervals():
     assert separation((0.8, 0.9), (0.5, 0.7)) == 1
     assert separation((0.5, 0.7), (0.8, 0.9)) == -1
     assert separation((0.5, 0.85), (0.8, 0.9)) == 0
+    assert separation((0.85, 0.95), (0.8, 0.9)) == 0     # overlapping, though higher
     assert "not distinguishable" in compare("a", 0.7, (0.5, 0.85), "b", 0.85, (0.8, 0.9))
     assert "is higher than" in compare("a", 0.85, (0.8, 0.9), "b", 0.6, (0.5, 0.7))
     assert above_chance((0.56, 0.7)) and not above_chance((0.54, 0.9))
