@@ -259,6 +259,22 @@ def test_cw_abort_early_keeps_success(trained_f, attack_batch):
     assert hits[1] >= hits[0] - 0.1, hits
 
 
+def test_cw_grid_delivers_8bit_images_that_still_fool_f(trained_f, attack_batch):
+    """Judged on the grid, C&W returns 8-bit images, and its untargeted successes
+    survive (rounding the float run's minimal perturbations undoes some of them)."""
+    from advsal.attacks import quantize_8bit
+
+    x = attack_batch[0][:32]
+    pred = predict(trained_f, x).argmax(1)
+    kw = dict(targeted=False, steps=50, binary_steps=3, lr=0.1, initial_const=1.0)
+    on_grid = cw_l2(trained_f, x, pred, grid=True, **kw).numpy()
+    rounded = quantize_8bit(x, cw_l2(trained_f, x, pred, grid=False, **kw).numpy())
+    np.testing.assert_allclose(on_grid, np.rint(on_grid * 255) / 255, atol=1e-7)
+    fooled = [np.mean(predict(trained_f, a).argmax(1) != pred) for a in (on_grid, rounded)]
+    assert fooled[0] >= 0.9, fooled
+    assert fooled[0] >= fooled[1], fooled
+
+
 def test_fgsm_equals_cleverhans(trained_f, attack_batch):
     """Our one-pass FGSM gives cleverhans 4's fast_gradient_method images."""
     from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method

@@ -347,9 +347,11 @@ def jsma_pool(model, x, target, gamma, theta=1.0, pairs=True, slots=256, chunk=4
 
 
 # ------------------------------------------------------------------ C&W L2
-def _cw_search_fn(model, kappa, targeted, lr, steps, abort_early):
+def _cw_search_fn(model, kappa, targeted, lr, steps, abort_early, grid):
     """One compiled run of C&W's inner optimisation (Adam on w, ``steps`` iterations,
-    best successful iterate kept per image), the loop inside the graph."""
+    best successful iterate kept per image), the loop inside the graph. With
+    ``grid``, an iterate is judged (success, l_2, the one kept) after rounding to the
+    8-bit grid."""
     b1, b2, eps_adam = 0.9, 0.999, 1e-8
     period = max(1, steps // 10)
 
@@ -372,7 +374,12 @@ def _cw_search_fn(model, kappa, targeted, lr, steps, abort_early):
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * tf.square(g)
             w = w - lr * (m / (1 - b1 ** t)) / (tf.sqrt(v / (1 - b2 ** t)) + eps_adam)
-            # success of the iterate just evaluated (C&W's check, with kappa)
+            # success of the iterate just evaluated (C&W's check, with kappa), on the
+            # 8-bit grid with ``grid`` (the clean x sits on it)
+            if grid:
+                adv = tf.round(adv * 255.0) / 255.0
+                z = model(adv, training=False)
+                l2 = tf.reduce_sum(tf.square(adv - x), axis=axes)
             shifted = z - kappa * onehot if targeted else z + kappa * onehot
             pred = tf.argmax(shifted, 1)
             ok = tf.equal(pred, lab) if targeted else tf.not_equal(pred, lab)
@@ -401,7 +408,7 @@ def _cw_search_fn(model, kappa, targeted, lr, steps, abort_early):
 
 
 def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
-          lr=0.01, initial_const=1.0, abort_early=True):
+          lr=0.01, initial_const=1.0, abort_early=True, grid=False):
     """Carlini & Wagner's L2 attack (Eq. 9) with a per-image binary search on c.
 
     ``labels`` are the targets (``targeted=True``) or the labels to move away
@@ -410,16 +417,20 @@ def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
     label's by kappa). Returns the successful iterate of smallest l_2 distance
     per image, or, where none succeeded, the last iterate of the largest c.
     ``abort_early`` ends a binary step when the batch's loss stalls (C&W's and
-    cleverhans 2's default). Each binary step runs as one compiled loop.
+    cleverhans 2's default). With ``grid`` every iterate is judged after rounding
+    to the 8-bit grid (an attacker who must deliver an image file): success, the
+    l_2 distance and the iterate kept are those of the rounded image, so a minimal
+    perturbation that rounding would undo does not count. Each binary step runs as
+    one compiled loop.
     """
     x = tf.convert_to_tensor(x, tf.float32)
     n_classes = model.output_shape[-1]
     onehot = tf.one_hot(labels, n_classes)
     nb = int(x.shape[0])
     run = _compiled(model, ("cw_l2", float(kappa), bool(targeted), float(lr), int(steps),
-                            bool(abort_early)),
+                            bool(abort_early), bool(grid)),
                     lambda: _cw_search_fn(model, float(kappa), bool(targeted), float(lr),
-                                          int(steps), bool(abort_early)))
+                                          int(steps), bool(abort_early), bool(grid)))
     w0 = tf.atanh(tf.clip_by_value(x * 2.0 - 1.0, -1 + 1e-6, 1 - 1e-6))
     lower = np.zeros(nb)
     upper = np.full(nb, 1e10)
@@ -436,6 +447,8 @@ def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
         const = np.where(upper < 1e9, (lower + upper) / 2, const * 10)
     out = np.where(np.isfinite(best_l2.numpy())[:, None, None, None], best.numpy(),
                    last.numpy())
+    if grid:   # the failures' last iterates too
+        out = np.round(out * 255.0) / 255.0
     return tf.constant(np.clip(out, 0.0, 1.0), tf.float32)
 
 
@@ -546,7 +559,8 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
                          binary_steps=int(params.get("cw_binary_steps", 5)),
                          lr=float(params.get("cw_lr", 0.01)),
                          initial_const=float(params.get("cw_initial_const", 1.0)),
-                         abort_early=bool(params.get("cw_abort_early", True)))
+                         abort_early=bool(params.get("cw_abort_early", True)),
+                         grid=bool(params.get("cw_grid", False)))
         args = [x, labels]
     x_adv = _batched(fn, args, bs, desc=attack, progress=progress).astype(np.float32)
     return x_adv, info

@@ -156,7 +156,10 @@ class Study:
 
     # ------------------------------------------------------------ attacks
     def _attack_params(self, attack):
-        return {k: self.params[k] for k in _ATTACK_KEYS[attack]}
+        out = {k: self.params[k] for k in _ATTACK_KEYS[attack]}
+        if attack == "cw_l2" and self.params["cw_grid"]:
+            out["cw_grid"] = True   # C&W as published keeps the keys it had before
+        return out
 
     def calibration(self, attack):
         """Smallest epsilon on the grid with F accuracy < target on the calibration

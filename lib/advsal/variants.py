@@ -34,8 +34,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     for ds in args.datasets:
         for v in args.variants:
-            overrides = ({"adv_quantize": "float", "eps": calibrated_eps(ds)} if v == "float"
-                         else {"train_positives": "all"})
+            # float: the raw attack output, C&W judged on floats too, at the 8-bit run's budgets
+            overrides = ({"adv_quantize": "float", "cw_grid": False, "eps": calibrated_eps(ds)}
+                         if v == "float" else {"train_positives": "all"})
             cmd = [sys.executable, "-m", "advsal.runner", "--datasets", ds, "--preset", "quick",
                    "--only", "04", "--output", str(ROOT / "runs" / "variants" / v),
                    "--figures-dir", str(ROOT / "figures" / "variants" / v),
