@@ -153,30 +153,60 @@ def test_jsma_matches_art(trained_f, attack_batch):
     assert abs(hit_ours - hit_art) <= 0.2, (hit_ours, hit_art)
 
 
-def test_cw_matches_art(trained_f, attack_batch):
-    from art.attacks.evasion import CarliniL2Method
+def _cw_reference(model, x, targets, steps, binary_steps, lr, const0):
+    """Plain targeted C&W L2 (Carlini & Wagner 2017, Eq. 9 in tanh space), written
+    eagerly with Keras' own Adam: one binary search on c per image, the successful
+    iterate of smallest l_2 kept. (ART's CarliniL2Method was the reference before: at
+    these settings it took 1445 s for 48 images and brought 7 to their target.)"""
+    import keras
+    import tensorflow as tf
 
+    n = len(x)
+    onehot = tf.one_hot(targets, 10)
+    w0 = np.arctanh(np.clip(x * 2 - 1, -1 + 1e-6, 1 - 1e-6))
+    lo, hi, c = np.zeros(n), np.full(n, 1e10), np.full(n, const0)
+    best_l2, best = np.full(n, np.inf), x.copy()
+    for _ in range(binary_steps):
+        w = tf.Variable(w0)
+        opt = keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8)
+        found = np.zeros(n, bool)
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                adv = (tf.tanh(w) + 1) / 2
+                z = model(adv, training=False)
+                real = tf.reduce_sum(z * onehot, 1)
+                other = tf.reduce_max(z - 1e9 * onehot, 1)
+                l2 = tf.reduce_sum(tf.square(adv - x), [1, 2, 3])
+                loss = tf.reduce_sum(l2 + c.astype(np.float32) * tf.maximum(other - real, 0.0))
+            ok = (np.argmax(z, 1) == targets)
+            better = ok & (l2.numpy() < best_l2)
+            best_l2[better], best[better] = l2.numpy()[better], adv.numpy()[better]
+            found |= ok
+            opt.apply_gradients([(tape.gradient(loss, w), w)])
+        hi = np.where(found, np.minimum(hi, c), hi)
+        lo = np.where(found, lo, np.maximum(lo, c))
+        c = np.where(hi < 1e9, (lo + hi) / 2, c * 10)
+    return best, np.isfinite(best_l2)
+
+
+def test_cw_matches_plain_reference(trained_f, attack_batch):
+    """Our compiled C&W against a plain eager transcription of the algorithm: the same
+    images reach their target, at the same distortion (not only the same success)."""
     x, _ = attack_batch
-    x = x[:48]
+    x = x[:32]
     targets = random_targets(predict(trained_f, x).argmax(1), 10, seed=4)
-    ours = cw_l2(trained_f, x, targets, steps=50, binary_steps=2, lr=0.1).numpy()
-    theirs = CarliniL2Method(_art_classifier(trained_f), confidence=0.0, targeted=True,
-                             learning_rate=0.1, binary_search_steps=2, max_iter=50,
-                             initial_const=1.0, batch_size=48, verbose=False).generate(
-        x, y=np.eye(10)[targets])
+    ours = cw_l2(trained_f, x, targets, steps=50, binary_steps=3, lr=0.1,
+                 abort_early=False).numpy()
+    ref, hit_ref = _cw_reference(trained_f, x, targets, 50, 3, 0.1, 1.0)
     hit_ours = predict(trained_f, ours).argmax(1) == targets
-    hit_art = predict(trained_f, theirs).argmax(1) == targets
-    assert hit_ours.mean() >= hit_art.mean() - 0.15, (hit_ours.mean(), hit_art.mean())
-    # distortion, not only success: on the images both attacks bring to the target, ours
-    # is not larger than ART's by more than 20 % (a C&W that succeeds by going far is
-    # easy to detect and would inflate every C&W row)
-    both = hit_ours & hit_art
-    assert both.sum() >= 5, both.sum()
+    assert hit_ref.mean() >= 0.5, hit_ref.mean()
+    assert abs(hit_ours.mean() - hit_ref.mean()) <= 2 / len(x), (hit_ours.mean(), hit_ref.mean())
+    both = hit_ours & hit_ref
 
     def l2(a):
-        return np.sqrt(((a - x) ** 2).reshape(len(x), -1).sum(1))[both].mean()
+        return np.sqrt(((a - x) ** 2).reshape(len(x), -1).sum(1))[both]
 
-    assert l2(ours) <= 1.2 * l2(theirs), (l2(ours), l2(theirs))
+    np.testing.assert_allclose(l2(ours).mean(), l2(ref).mean(), rtol=0.03)
 
 
 def _jsma_reference(model, x, target, gamma, pairs):
