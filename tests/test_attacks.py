@@ -157,7 +157,7 @@ def _cw_reference(model, x, targets, steps, binary_steps, lr, const0):
     """Plain targeted C&W L2 (Carlini & Wagner 2017, Eq. 9 in tanh space), written
     eagerly with Keras' own Adam: one binary search on c per image, the successful
     iterate of smallest l_2 kept. (ART's CarliniL2Method was the reference before: at
-    these settings it took 1445 s for 48 images and brought 7 to their target.)"""
+    these settings it took 178 s for 48 images, ours 5 s, and brought 7 to their target.)"""
     import keras
     import tensorflow as tf
 
