@@ -25,6 +25,8 @@ results: $(VENV)/.installed
 	$(PY) -m advsal.runner --datasets mnist --preset quick --seeds 0 1 2 --seed-only 01 02 04 06 08
 	$(PY) -m advsal.runner --datasets cifar10 --preset quick --seeds 0 1 2 --seed-only 01 02 04
 	$(PY) -m advsal.variants --datasets mnist cifar10
+	$(PY) -m advsal.attack_quality --dataset mnist
+	$(PY) -m advsal.attack_quality --dataset cifar10 --float-judged
 
 smoke: $(VENV)/.installed
 	$(PY) -m advsal.runner --datasets $(DATASETS) --preset smoke --output runs-smoke \
