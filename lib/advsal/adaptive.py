@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .attacks import quantize_tf
 from .metrics import wilson_interval
 from .presets import SALIENCY_NORMS
 
@@ -358,15 +359,6 @@ def beta_schedule(step, beta_start=10.0, beta_end=100.0, anneal_steps=50):
 
 
 _STEPS = {}
-
-
-def quantize_tf(xa, x0, eps):
-    """:func:`advsal.attacks.quantize_8bit` in TensorFlow: ``xa`` on the 8-bit grid
-    of ``x0``, its perturbation inside the l_inf budget ``eps``."""
-    steps = tf.round((xa - x0) * 255.0)
-    cap = tf.floor(eps * 255.0 + 1e-6)
-    steps = tf.clip_by_value(steps, -cap, cap)
-    return tf.clip_by_value(tf.round(x0 * 255.0) + steps, 0.0, 255.0) / 255.0
 
 
 def _make_step(f, d, kind, norm, mode, kappa, quantize):

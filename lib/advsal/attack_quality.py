@@ -52,9 +52,8 @@ def cw_convergence(study, n=100, float_judged=False) -> pd.DataFrame:
                          "l2 mean": st["l2_mean_success"], "l2 median": st["l2_median_success"],
                          "seconds": seconds, "n": n})
     out = pd.DataFrame(rows)
-    conv = out[out["setting"] == settings[1][0]]
-    ref = conv[conv["images"] == conv["images"].iloc[0]]["l2 mean"].iloc[0]
-    out[f"l2 mean / converged {conv['images'].iloc[0]}"] = out["l2 mean"] / ref
+    ref = out[out["setting"] == settings[1][0]].iloc[0]   # its first row: on the grid or float
+    out[f"l2 mean / converged {ref['images']}"] = out["l2 mean"] / ref["l2 mean"]
     return out
 
 

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from .presets import ATTACKS, check_eps
 
-__all__ = ["quantize_8bit", "LINF_ATTACKS", "fgsm", "iterative", "iter_l1", "jsma", "jsma_pool", "jsma_accuracy_curve", "cw_l2", "craft", "attack_stats",
+__all__ = ["quantize_8bit", "quantize_tf", "LINF_ATTACKS", "fgsm", "iterative", "iter_l1", "jsma", "jsma_pool", "jsma_accuracy_curve", "cw_l2", "craft", "attack_stats",
            "random_targets", "predict"]
 
 
@@ -63,6 +63,16 @@ def quantize_8bit(x, x_adv, linf_eps=None):
         steps = np.clip(steps, -cap, cap)
     k = np.clip(np.rint(x * 255.0) + steps, 0, 255)
     return (k / 255.0).astype(np.float32)
+
+
+def quantize_tf(xa, x0, eps=None):
+    """:func:`quantize_8bit` in TensorFlow: ``xa`` on the 8-bit grid of ``x0``, its
+    perturbation (with ``eps``) inside the l_inf budget ``eps``."""
+    steps = tf.round((xa - x0) * 255.0)
+    if eps is not None:
+        cap = tf.floor(eps * 255.0 + 1e-6)
+        steps = tf.clip_by_value(steps, -cap, cap)
+    return tf.clip_by_value(tf.round(x0 * 255.0) + steps, 0.0, 255.0) / 255.0
 
 
 def predict(model, x, batch_size=1024):
@@ -377,7 +387,7 @@ def _cw_search_fn(model, kappa, targeted, lr, steps, abort_early, grid):
             # success of the iterate just evaluated (C&W's check, with kappa), on the
             # 8-bit grid with ``grid`` (the clean x sits on it)
             if grid:
-                adv = tf.round(adv * 255.0) / 255.0
+                adv = quantize_tf(adv, x)
                 z = model(adv, training=False)
                 l2 = tf.reduce_sum(tf.square(adv - x), axis=axes)
             shifted = z - kappa * onehot if targeted else z + kappa * onehot
@@ -448,7 +458,7 @@ def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
     out = np.where(np.isfinite(best_l2.numpy())[:, None, None, None], best.numpy(),
                    last.numpy())
     if grid:   # the failures' last iterates too
-        out = np.round(out * 255.0) / 255.0
+        out = quantize_8bit(x.numpy(), out)
     return tf.constant(np.clip(out, 0.0, 1.0), tf.float32)
 
 

@@ -49,8 +49,8 @@ _COMMON = {
     "cw_targeted": True,
     "cw_abort_early": True,      # C&W / cleverhans 2 default: end a binary step when the loss stalls
     # C&W judges each iterate after rounding to the 8-bit grid (success, l_2, the one kept):
-    # at kappa 0 a minimal perturbation sits on F's boundary and rounding undoes a share of
-    # them (CIFAR-10 quick: 8-bit success 0.80 of 0.89 float). False: C&W as published.
+    # at kappa 0 a minimal perturbation sits on F's boundary and rounding undoes many of them
+    # (figures/cw_convergence_cifar10.md). False: C&W as published.
     "cw_grid": True,
     "saliency_norm": "maxabs",
     "detector_features": "image+saliency",
