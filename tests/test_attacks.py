@@ -102,6 +102,24 @@ def test_cw_on_three_channels():
     assert xa.shape == x.shape and 0 <= xa.min() and xa.max() <= 1
 
 
+@pytest.mark.parametrize("pairs", [True, False])
+def test_jsma_on_three_channels(pairs):
+    """JSMA on colour images (CIFAR-10's smoke study leaves JSMA out to save time):
+    every channel value is a feature, at most gamma * n of them change, each to 1."""
+    from advsal.attacks import jsma
+    from advsal.networks import build_classifier
+
+    f = build_classifier("cifar10", (8, 8, 3), fc_units=32)
+    x = np.random.default_rng(0).random((3, 8, 8, 3)).astype(np.float32) * 0.9
+    target = (predict(f, x).argmax(1) + 1) % 10
+    gamma = 0.05
+    xa = jsma(f, x, target, gamma, pairs=pairs).numpy()
+    changed = np.abs(xa - x).reshape(3, -1) > 0
+    assert xa.shape == x.shape
+    assert changed.sum(1).max() <= int(gamma * x[0].size) and changed.any()
+    assert np.all(xa.reshape(3, -1)[changed] == 1.0)
+
+
 def test_bad_attack_inputs(trained_f, attack_batch):
     x, _ = attack_batch
     with pytest.raises(ValueError, match=r"attack='pgd'.*allowed"):

@@ -219,7 +219,7 @@ def test_across_seed_summary_by_hand(tmp_path):
               for k in range(3)}
     out = summarise(frames, ["attack"], ["AUC"]).set_index("attack")
     assert out.loc["a", "mean"] == pytest.approx(0.6) and out.loc["b", "sd"] == 0.0
-    assert out.loc["a", "per seed"] == "0.5000 0.6000 0.7000"
+    assert out.loc["a", "per seed"] == "0.5 0.6 0.7"
     assert seed_dir(tmp_path, 0) == tmp_path and seed_dir(tmp_path, 2) == tmp_path / "seed2"
 
 

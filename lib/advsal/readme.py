@@ -218,8 +218,9 @@ def _csv_values(figures_dir: Path) -> list[float]:
 
 def numbers_not_in_csvs(text: str, figures_dir: Path) -> list[str]:
     """Decimal numbers in ``text`` that no CSV value under ``figures_dir`` rounds to
-    (at the number's own precision, allowing for the CSVs' own rounding to 4
-    decimals; percentages as ``x %`` are checked as x/100)."""
+    (at the number's own precision, allowing for the CSVs' own rounding: older
+    results hold 4 decimals; percentages as ``x %`` are
+    checked as x/100)."""
     values = np.asarray(_csv_values(figures_dir))
     missing = []
     for m in _NUMBER.finditer(text):
@@ -228,7 +229,7 @@ def numbers_not_in_csvs(text: str, figures_dir: Path) -> list[str]:
         target = float(s)
         pct = text[m.end():m.end() + 2].strip().startswith("%")
         cands = values * 100 if pct else values
-        # the CSVs hold 4 decimals: a value there is itself rounded, so allow its half-step
+        # a CSV value may itself be rounded to 4 decimals, so allow its half-step
         tol = 0.5 * 10 ** -d + 0.5 * 10 ** -(4 + (2 if pct else 0)) * (100 if pct else 1) + 1e-9
         if not np.any(np.abs(cands - target) <= tol):
             missing.append(s + (" %" if pct else ""))

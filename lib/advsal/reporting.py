@@ -28,11 +28,14 @@ def _atomic_text(path: Path, text: str):
     os.replace(tmp, path)
 
 
-def _fmt(v, digits):
+CSV_DIGITS = 6
+
+
+def _fmt(v, digits, style="f"):
     if isinstance(v, (float, np.floating)):
-        return "" if np.isnan(v) else f"{v:.{digits}f}"
+        return "" if np.isnan(v) else f"{v:.{digits}{style}}"
     if isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, float) for t in v):
-        return f"[{v[0]:.{digits}f}, {v[1]:.{digits}f}]"
+        return f"[{v[0]:.{digits}{style}}, {v[1]:.{digits}{style}}]"
     return str(v)
 
 
@@ -58,8 +61,11 @@ def save_table(df: pd.DataFrame, name: str, figures_dir, params=None, caption=""
     """Write ``df`` as CSV, Markdown and LaTeX under ``figures_dir``; return the paths."""
     figures_dir = Path(figures_dir)
     base = figures_dir / name
-    csv_df = df.map(lambda v: _fmt(v, 4) if isinstance(v, tuple) else v)  # intervals as "[lo, hi]"
-    _atomic_text(base.with_suffix(".csv"), csv_df.to_csv(index=index, float_format="%.4f"))
+    # The CSV keeps CSV_DIGITS significant digits, so that a number printed from it at 3
+    # decimals (README, Markdown) is the number rounded once, as the notebook prints it
+    csv_df = df.map(lambda v: _fmt(v, CSV_DIGITS, "g") if isinstance(v, tuple) else v)  # "[lo, hi]"
+    _atomic_text(base.with_suffix(".csv"),
+                 csv_df.to_csv(index=index, float_format=f"%.{CSV_DIGITS}g"))
     md = (f"{caption}\n\n" if caption else "") + markdown_table(df, digits, index)
     _atomic_text(base.with_suffix(".md"), md)
     tex_df = df.map(lambda v: _fmt(v, digits))

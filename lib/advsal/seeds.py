@@ -81,7 +81,7 @@ def summarise(frames: dict, keys, quantities=None) -> pd.DataFrame:
             summ = across_seeds(vals, bounds=None if q in UNBOUNDED else (0.0, 1.0))
             key_vals = idx if isinstance(idx, tuple) else (idx,)
             rows.append({**dict(zip(keys, key_vals)), "quantity": q, **summ,
-                         "per seed": " ".join("nan" if np.isnan(v) else f"{v:.4f}" for v in vals)})
+                         "per seed": " ".join("nan" if np.isnan(v) else f"{v:.6g}" for v in vals)})
     return pd.DataFrame(rows)
 
 
