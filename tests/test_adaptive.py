@@ -16,14 +16,14 @@ def detector(mnist, trained_f):
     from advsal.attacks import craft
     from advsal.networks import build_detector
     from advsal.reproducibility import seed_everything
-    from advsal.saliency import detector_input
+    from advsal.detector_inputs import features_np
     from advsal.training import train_detector
 
     x = mnist.x_train[5000:5256]
     xa, _ = craft(trained_f, "iter_linf", x, EPS_D, {"iter_steps": 5}, progress=False)
     xa = np.asarray(xa)
-    feats = np.concatenate([detector_input(x, saliency(trained_f, x, "maxabs")),
-                            detector_input(xa, saliency(trained_f, xa, "maxabs"))])
+    feats = np.concatenate([features_np("image+saliency", trained_f, a, saliency(trained_f, a, "maxabs"))
+                            for a in (x, xa)])
     labels = np.r_[np.zeros(len(x)), np.ones(len(xa))]
     seed_everything(0)
     d = build_detector("mnist", (28, 28, 2), fc_units=100)

@@ -21,8 +21,12 @@ def test_mnist_net_forward_is_about_39_mflop():
 
 
 def test_training_floor_follows_the_preset():
+    from advsal.presets import resolve_params
+
     quick = training_floor("mnist", (28, 28, 1), peak=100.0)
-    assert quick["detectors"] == 5 + 3 * 2 + 2 * 3     # notebooks 04, 05 and 07
+    n_attacks = len(resolve_params("mnist", "quick")["attacks"])
+    # notebook 04 (one per attack), 05 (3 attacks x 2 more levels), 07 (2 attacks x 3 more inputs)
+    assert quick["detectors"] == n_attacks + 3 * 2 + 2 * 3
     smoke = training_floor("mnist", (28, 28, 1), peak=100.0, preset="smoke")
     assert smoke["seconds_at_peak"] < quick["seconds_at_peak"] / 10
     halved = training_floor("mnist", (28, 28, 1), peak=200.0)

@@ -31,7 +31,7 @@ def test_override_by_name():
 @pytest.mark.parametrize("kwargs,match", [
     ({"dataset": "svhn"}, r"dataset='svhn'.*allowed"),
     ({"preset": "huge"}, r"preset='huge'.*allowed.*smoke"),
-    ({"attacks": ["deepfool"]}, r"attack='deepfool'.*allowed"),
+    ({"attacks": ["pgd"]}, r"attack='pgd'.*allowed.*deepfool"),
     ({"saliency_norm": "l1"}, r"saliency_norm='l1'.*allowed"),
     ({"eps": {"fgsm": -0.1}}, r"eps\['fgsm'\]=-0.1 must be a number > 0"),
     ({"eps": {"iter_linf": 2.0}}, r"beyond the input range"),

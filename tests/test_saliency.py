@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from advsal.saliency import detector_input, normalise, saliency
+from advsal.saliency import normalise, saliency
 
 
 def _smooth_model():
@@ -49,9 +49,3 @@ def test_normalisations():
     np.testing.assert_array_equal(normalise(s, "none"), s)
     with pytest.raises(ValueError, match=r"saliency_norm='l1'.*allowed"):
         normalise(s, "l1")
-
-
-def test_detector_input_concatenates_channels():
-    x, s = np.zeros((2, 4, 4, 3)), np.ones((2, 4, 4, 3))
-    d = detector_input(x, s)
-    assert d.shape == (2, 4, 4, 6) and d[..., 3:].min() == 1 and d[..., :3].max() == 0

@@ -31,9 +31,10 @@ almost everywhere: a gradient attack sees nothing through the saliency channel
 * :func:`evaluate_system` - the verdict of the real F and D on given images,
   computed with the pipeline's own feature code (never the surrogate).
 * :func:`surrogate_error` - how far the surrogate saliency is from F's.
-* :func:`study_second_round`, :func:`study_adaptive` - the above on a
-  :class:`advsal.pipeline.Study`, cached in its artefact store;
-  :func:`system_rate` - a success rate with its Wilson 95 % interval.
+* :func:`system_rate` - a success rate with its Wilson 95 % interval.
+
+The same attacks on a :class:`advsal.pipeline.Study`, cached, and the tables of
+notebook 08 are in :mod:`advsal.adaptive_study`.
 
 The schedule of the adaptive attack (step size, beta, random starts) does not
 depend on the number of steps, so a run with more steps extends a shorter
@@ -45,18 +46,17 @@ import numpy as np
 import tensorflow as tf
 
 from .attacks import quantize_tf
+from .detector_inputs import features_np, features_tf, input_kind
 from .metrics import wilson_interval
 from .presets import SALIENCY_NORMS
 
 __all__ = ["softplus_beta", "forward", "first_layer", "saliency_tf", "normalise_tf",
            "detector_features", "beta_schedule", "second_round_attack", "adaptive_attack",
-           "evaluate_system", "surrogate_error", "system_rate", "study_second_round",
-           "study_adaptive", "study_thresholds", "rates_at_thresholds", "quantize_tf",
-           "ADAPTIVE_VERSION"]
+           "evaluate_system", "surrogate_error", "system_rate", "quantize_tf",
+           "ADAPTIVE_VERSION", "EQ10_VERSION"]
 
 ADAPTIVE_VERSION = "adaptive-v2"   # v2: defender thresholds, quantised iterates
 EQ10_VERSION = "eq10-v2"           # v2: best iterate kept, defender thresholds
-FEATURE_KINDS = ("image+saliency", "image", "saliency", "first_layer")
 
 
 # ------------------------------------------------------------------ surrogate network
@@ -181,21 +181,18 @@ def saliency_tf(model, x, beta=None, norm="none", cls=None):
 
 
 def detector_features(f, x, kind, norm="maxabs", beta=None, cls=None, stop_saliency=False):
-    """D's input for feature ``kind`` as a function of the image ``x``.
+    """D's input for feature ``kind`` as a function of the image ``x``
+    (:func:`advsal.detector_inputs.features_tf`).
 
     ``beta``: compute the saliency through the softplus surrogate;
     ``stop_saliency``: treat the saliency as a constant (no gradient through
     it). First-layer features always use F's real ReLU."""
-    if kind == "image":
-        return tf.convert_to_tensor(x, tf.float32)
-    if kind == "first_layer":
-        return first_layer(f, x)
-    if kind not in FEATURE_KINDS:
-        raise ValueError(f"features={kind!r} is not allowed; allowed: {list(FEATURE_KINDS)}")
-    s = saliency_tf(f, x, beta, norm, cls)
-    if stop_saliency:
-        s = tf.stop_gradient(s)
-    return s if kind == "saliency" else tf.concat([x, s], -1)
+    s = None
+    if input_kind(kind).uses_saliency:
+        s = saliency_tf(f, x, beta, norm, cls)
+        if stop_saliency:
+            s = tf.stop_gradient(s)
+    return features_tf(kind, f, x, s)
 
 
 def surrogate_error(f, x, betas=(1.0, 10.0, 100.0, 1000.0), norm="maxabs", batch_size=64):
@@ -229,9 +226,9 @@ def evaluate_system(f, d, x_adv, y, kind="image+saliency", norm="maxabs", batch_
     """The real F and D on ``x_adv``: dict with ``pred``, ``fooled_f`` (F wrong),
     ``d_logit``, ``judged_clean`` (logit <= ``threshold``) and ``success`` (both). The
     detector features are computed with the pipeline's code
-    (:func:`advsal.saliency.saliency`), exactly as for D's training data."""
+    (:func:`advsal.detector_inputs.features_np`), exactly as for D's training data."""
     from .attacks import predict
-    from .saliency import detector_input, saliency
+    from .saliency import saliency
 
     x_adv = np.asarray(x_adv, np.float32)
     pred = predict(f, x_adv).argmax(1)
@@ -239,17 +236,8 @@ def evaluate_system(f, d, x_adv, y, kind="image+saliency", norm="maxabs", batch_
     if d is None:
         logit = np.full(len(x_adv), -np.inf, np.float32)
     else:
-        if kind == "image":
-            feats = x_adv
-        elif kind == "first_layer":
-            feats = np.concatenate([first_layer(f, x_adv[i:i + batch_size]).numpy()
-                                    for i in range(0, len(x_adv), batch_size)])
-        elif kind == "saliency":
-            feats = saliency(f, x_adv, norm)
-        elif kind == "image+saliency":
-            feats = detector_input(x_adv, saliency(f, x_adv, norm))
-        else:
-            raise ValueError(f"features={kind!r} is not allowed; allowed: {list(FEATURE_KINDS)}")
+        s = saliency(f, x_adv, norm) if input_kind(kind).uses_saliency else None
+        feats = features_np(kind, f, x_adv, s)
         logit = predict(d, feats)[:, 0]
     judged_clean = logit <= threshold
     return {"pred": pred, "fooled_f": fooled, "d_logit": logit, "judged_clean": judged_clean,
@@ -292,7 +280,6 @@ def second_round_attack(f, d, x, y, eps, kind="image+saliency", sigma=0.5, steps
     x = np.asarray(x, np.float32)
     y = np.asarray(y)
     alpha = float(step_size if step_size is not None else eps / 4)
-    n_classes = int(f.output_shape[-1])
     beta_t = None if beta is None else tf.constant(float(beta))
     eps_t, thr_t = tf.constant(float(eps)), tf.constant(float(threshold))
 
@@ -497,141 +484,3 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
     if trace:
         out["loss"] = loss_trace
     return out
-
-
-# ------------------------------------------------------------------ on a Study
-def _det_eps(study, attack):
-    return None if attack == "cw_l2" else study.eps(attack)
-
-
-def study_thresholds(study, kind, det_attack=None):
-    """The defender's thresholds of the ``kind`` detector trained on ``det_attack``
-    (``logit0``, ``val5``, ``val1``: :meth:`advsal.pipeline.Study.thresholds`);
-    empty for the undefended F."""
-    if kind is None:
-        return {}
-    det_attack = det_attack or study.params["adaptive_det_attack"]
-    return study.thresholds(det_attack, _det_eps(study, det_attack), kind)
-
-
-def _threshold_value(study, kind, det_attack, name):
-    """The logit of the defender's threshold ``name`` (0 for the undefended F)."""
-    thresholds = study_thresholds(study, kind, det_attack)
-    if kind is not None and name not in thresholds:
-        raise ValueError(f"threshold={name!r} is not allowed; allowed: {list(thresholds)}")
-    return thresholds.get(name, 0.0)
-
-
-def rates_at_thresholds(res, thresholds, mask):
-    """Success of an attack on F and D at each of the defender's ``thresholds``
-    (name -> logit), over the images in ``mask`` (those F classifies correctly):
-    ``rate`` (fools F and judged clean), with its Wilson interval, and
-    ``among_fooled`` (judged clean among the images that fool F). For the
-    undefended F (no thresholds) the single entry ``none`` is F's error rate."""
-    mask = np.asarray(mask, bool)
-    fooled = np.asarray(res["fooled_f"], bool)
-    out = {}
-    for name, t in (thresholds or {"none": np.inf}).items():
-        clean = np.asarray(res["d_logit"]) <= t
-        r = system_rate(fooled & clean, mask)
-        fm = fooled & mask
-        r["among_fooled"] = float(clean[fm].mean()) if fm.any() else float("nan")
-        out[name] = r
-    return out
-
-
-def _attack_images(study, n):
-    x, y = study.images("test")
-    n = min(int(n), len(x))
-    return x[:n], y[:n]
-
-
-def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None,
-                       step_ratio=None, n=None, threshold="logit0"):
-    """Eq. 10 against F and the ``kind`` detector trained on ``det_attack``
-    (default ``params['adaptive_det_attack']``) on the first ``n`` test images;
-    ``kind=None`` is plain BIM against the undefended F. The attack keeps per
-    image the first iterate that gets under the defender's ``threshold``
-    (:func:`study_thresholds`). Cached. Returns the arrays of
-    :func:`evaluate_system` plus ``x_adv``, ``y``, ``pred_clean``, ``found``."""
-    p = study.params
-    det_attack = det_attack or p["adaptive_det_attack"]
-    eps = float(eps if eps is not None else study.eps("iter_linf"))
-    steps = int(steps or p["eq10_steps"])
-    step_ratio = float(step_ratio or p["eq10_step_ratio"])
-    n = int(n or p["adaptive_n"])
-    det_eps = _det_eps(study, det_attack)
-    thr = _threshold_value(study, kind, det_attack, threshold)
-    key = {"stage": "eq10", "version": EQ10_VERSION, "f": study.f_key,
-           "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
-           "eps": eps, "sigma": float(sigma), "steps": steps, "step_ratio": step_ratio, "n": n,
-           "seed": p["seed"], "quantize": p["adv_quantize"], "threshold": float(thr)}
-
-    def compute():
-        f = study.classifier()
-        d = None if kind is None else study.detector(det_attack, det_eps, kind)
-        x, y = _attack_images(study, n)
-        xa, found = second_round_attack(f, d, x, y, eps, kind or "image", float(sigma), steps,
-                                        step_ratio * eps, p["saliency_norm"], threshold=thr,
-                                        quantize=p["adv_quantize"] == "8bit")
-        res = evaluate_system(f, d, xa, y, kind or "image", p["saliency_norm"], threshold=thr)
-        pred_clean = evaluate_system(f, None, x, y)["pred"]
-        return {"x_adv": xa, "y": y, "pred_clean": pred_clean, "found": found,
-                "threshold": np.float64(thr), **res}
-
-    return study.store.cached_arrays("eq10", key, compute)
-
-
-def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps=None,
-                   restarts=None, step_ratio=None, lambdas=None, betas=None, anneal_steps=None,
-                   kappa=None, batch_size=64, threshold="logit0"):
-    """The adaptive attack against F and the ``kind`` detector (``kind=None``:
-    the undefended F) at l_inf budget ``eps`` on the first ``n`` test images;
-    settings default to the ``adaptive_*`` parameters. Cached. Returns the
-    arrays of :func:`evaluate_system` (real F and D) plus ``x_adv``, ``y``,
-    ``pred_clean``, ``found`` (success as tracked during the run) and
-    ``first_step``. ``threshold`` names the defender's threshold the attacker
-    must get under (``logit0``, ``val5``, ``val1``: :func:`study_thresholds`);
-    its value is returned as ``threshold``."""
-    p = study.params
-    det_attack = det_attack or p["adaptive_det_attack"]
-    n = int(n or p["adaptive_n"])
-    steps = int(steps or p["adaptive_steps"])
-    restarts = int(restarts or p["adaptive_restarts"])
-    step_ratio = float(step_ratio or p["adaptive_step_ratio"])
-    lambdas = [float(v) for v in (lambdas or p["adaptive_lambdas"])]
-    betas = [float(v) for v in (betas or p["adaptive_betas"])]
-    anneal_steps = int(anneal_steps or p["adaptive_anneal_steps"])
-    kappa = float(kappa if kappa is not None else p["adaptive_kappa"])
-    det_eps = _det_eps(study, det_attack)
-    # Budgets beyond the largest bounded one (the "unbounded" sanity point) keep that
-    # budget's step size: steps of 10 % of an unbounded budget jump straight to
-    # saturated images, which the first-layer detector flags (measured: 0 % at
-    # eps = 1 against 100 % at eps = 0.3 on MNIST with proportional steps).
-    step_size = step_ratio * min(float(eps), det_eps * max(p["adaptive_eps_multipliers"]))
-    thr = _threshold_value(study, kind, det_attack, threshold)
-    key = {"stage": "adaptive", "version": ADAPTIVE_VERSION, "f": study.f_key,
-           "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
-           "eps": float(eps), "mode": mode if kind is not None else "undefended",
-           "steps": steps, "restarts": restarts, "step_ratio": step_ratio,
-           "step_size": step_size, "lambdas": lambdas,
-           "betas": betas, "anneal_steps": anneal_steps, "kappa": kappa, "n": n,
-           "saliency_norm": p["saliency_norm"], "seed": p["seed"], "threshold": float(thr),
-           "quantize": p["adv_quantize"]}
-
-    def compute():
-        f = study.classifier()
-        d = None if kind is None else study.detector(det_attack, det_eps, kind)
-        x, y = _attack_images(study, n)
-        out = adaptive_attack(f, d, x, y, float(eps), kind or "image", p["saliency_norm"],
-                              steps, restarts, step_size, lambdas, betas,
-                              anneal_steps, mode, kappa, p["seed"], batch_size,
-                              threshold=thr, quantize=p["adv_quantize"] == "8bit")
-        res = evaluate_system(f, d, out["x_adv"], y, kind or "image", p["saliency_norm"],
-                              threshold=thr)
-        pred_clean = evaluate_system(f, None, x, y)["pred"]
-        return {"x_adv": out["x_adv"], "y": y, "pred_clean": pred_clean,
-                "found": out["success"], "first_step": out["first_step"],
-                "threshold": np.float64(thr), **res}
-
-    return study.store.cached_arrays("adaptive", key, compute)

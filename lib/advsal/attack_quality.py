@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import pandas as pd
 
 __all__ = ["CONVERGED", "cw_convergence", "main"]

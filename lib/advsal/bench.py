@@ -176,11 +176,12 @@ def training_floor(dataset, shape, peak, preset="quick"):
     This is a lower bound on the study's time: attacks, saliency and evaluation
     come on top.
     """
+    from .attacks import attack_spec
     from .networks import build_classifier, build_detector
     from .presets import resolve_params
 
     p = resolve_params(dataset, preset)
-    table3 = [a for a in ("fgsm", "iter_linf", "iter_l2") if a in p["attacks"]]
+    table3 = [a for a in p["attacks"] if attack_spec(a).table3]
     n_det = (len(p["attacks"]) + len(table3) * (len(p["eps_multipliers"]) - 1)
              + len(p["baseline_attacks"]) * (len(p["baseline_features"]) - 1))
     f_flops = 3 * conv_flops(build_classifier(dataset, shape))

@@ -35,23 +35,13 @@ from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
 from .networks import build_classifier, build_detector
 from .presets import resolve_params
 from .reproducibility import seed_everything
-from .saliency import detector_input, saliency
+from .detector_inputs import features_np, input_kind
+from .saliency import saliency
 from .training import accuracy, train_classifier, train_detector
 
 __all__ = ["Study"]
 
 ARCH_VERSION = "table1-v1"
-_ATTACK_KEYS = {
-    "fgsm": (),
-    "iter_linf": ("iter_steps", "iter_step_ratio"),
-    "iter_l2": ("iter_steps", "iter_step_ratio"),
-    "iter_l1": ("iter_steps", "iter_step_ratio"),
-    "jsma": ("jsma_theta", "jsma_pairs"),
-    "cw_l2": ("cw_steps", "cw_binary_steps", "cw_lr", "cw_initial_const", "cw_kappa",
-              "cw_targeted", "cw_abort_early"),
-}
-
-
 class Study:
     """One data set's study at one preset, with cached stages."""
 
@@ -67,7 +57,7 @@ class Study:
         self._memo = {}
         seed_everything(self.params["seed"], deterministic)
 
-    def _cached(self, stage, key, compute):
+    def cached(self, stage, key, compute):
         """Stage arrays from memory, else from the verified disk cache, else computed."""
         mkey = (stage, make_key(key))
         if mkey not in self._memo:
@@ -156,17 +146,21 @@ class Study:
 
     # ------------------------------------------------------------ attacks
     def _attack_params(self, attack):
-        out = {k: self.params[k] for k in _ATTACK_KEYS[attack]}
-        if attack == "cw_l2" and self.params["cw_grid"]:
-            out["cw_grid"] = True   # C&W as published keeps the keys it had before
-        return out
+        return atk.attack_spec(attack).key(self.params)
+
+    def budget(self, attack, eps=None):
+        """``eps``, or the calibrated budget when None (None for attacks without one)."""
+        if eps is None and atk.attack_spec(attack).budget:
+            return self.eps(attack)
+        return eps
 
     def calibration(self, attack):
         """Smallest epsilon on the grid with F accuracy < target on the calibration
-        images (binary search over the sorted grid; for JSMA every gamma of the grid
-        from one run, see :func:`advsal.attacks.jsma_accuracy_curve`). Returns a dict with the
-        chosen ``eps`` and every (eps, accuracy) tried."""
-        if attack == "cw_l2":
+        images (binary search over the sorted grid; for attacks with a ``scan``, such
+        as JSMA, every value of the grid from one run). Returns a dict with the chosen
+        ``eps`` and every (eps, accuracy) tried; attacks without a budget have none."""
+        spec = atk.attack_spec(attack)
+        if not spec.budget:
             return {"eps": None, "tried": []}
         if attack in self.params["eps"]:
             return {"eps": float(self.params["eps"][attack]), "tried": [], "fixed": True}
@@ -175,7 +169,7 @@ class Study:
         key = {"stage": "calibration", "f": self.f_key, "attack": attack, "grid": grid,
                "n_calib": p["n_calib"], "target": p["target_accuracy"],
                **self._attack_params(attack), "seed": p["seed"], **self._quant_key(),
-               **({"search": "prefix-scan"} if attack == "jsma" else {})}
+               **({"search": "prefix-scan"} if spec.scan else {})}
 
         def compute():
             model, (x, y) = self.classifier(), self.images("calib")
@@ -189,9 +183,8 @@ class Study:
                     tried[i] = float(np.mean(atk.predict(model, xa).argmax(1) == y))
                 return tried[i]
 
-            if attack == "jsma":   # one run gives every gamma (greedy prefixes); JSMA
-                # moves features to 0 or 1 (theta = +-1), so its images are on the 8-bit grid
-                curve = atk.jsma_accuracy_curve(model, x, y, grid, p, seed=p["seed"])
+            if spec.scan:   # one run gives F's accuracy at every value of the grid
+                curve = spec.scan(model, x, y, grid, p, seed=p["seed"])
                 tried.update(enumerate(curve))
                 below = [i for i, a in enumerate(curve) if a < p["target_accuracy"]]
                 chosen = below[0] if below else hi
@@ -210,7 +203,7 @@ class Study:
                     {"eps": grid[chosen], "reached": tried[chosen] < p["target_accuracy"]})
 
         t0 = time.perf_counter()
-        arrays = self._cached("calibration", key, compute)
+        arrays = self.cached("calibration", key, compute)
         self.timings.setdefault(f"calibration/{attack}", time.perf_counter() - t0)
         meta = self.store.meta("calibration", key, "npz")
         return {"eps": float(meta["eps"]), "reached": meta["reached"],
@@ -227,7 +220,8 @@ class Study:
     def _quantize(self, attack, x, x_adv, eps):
         if self.params["adv_quantize"] == "float":
             return x_adv
-        return atk.quantize_8bit(x, x_adv, linf_eps=eps if attack in atk.LINF_ATTACKS else None)
+        return atk.quantize_8bit(x, x_adv,
+                                 linf_eps=eps if atk.attack_spec(attack).linf_ball else None)
 
     def _adv_key(self, attack, split, eps, quantize=None):
         p = self.params
@@ -244,8 +238,7 @@ class Study:
         The attack's raw (float) output is cached under the float key; the 8-bit
         set is derived from it by :func:`advsal.attacks.quantize_8bit`, so both
         variants share one run of the attack."""
-        if eps is None and attack != "cw_l2":
-            eps = self.eps(attack)
+        eps = self.budget(attack, eps)
         quant = self.params["adv_quantize"]
         key = self._adv_key(attack, split, eps)
 
@@ -268,22 +261,21 @@ class Study:
             return finish(x_adv, info, time.perf_counter() - t0)
 
         if quant == "float":
-            return self._cached("adversarial", key, craft)
+            return self.cached("adversarial", key, craft)
         raw_key = self._adv_key(attack, split, eps, quantize="float")
 
         def derive():
-            raw = self._cached("adversarial", raw_key, craft)
+            raw = self.cached("adversarial", raw_key, craft)
             seconds = self.store.meta("adversarial", raw_key, "npz")["stats"]["seconds"]
             info = {k: v for k, v in raw.items()
                     if k not in ("x_adv", "pred_adv", "y", "pred_clean")}
             x = self.images(split)[0]
             return finish(self._quantize(attack, x, raw["x_adv"], eps), info, seconds)
 
-        return self._cached("adversarial", key, derive)
+        return self.cached("adversarial", key, derive)
 
     def attack_stats(self, attack, split, eps=None):
-        if eps is None and attack != "cw_l2":
-            eps = self.eps(attack)
+        eps = self.budget(attack, eps)
         self.adversarial(attack, split, eps)
         return self.store.meta("adversarial", self._adv_key(attack, split, eps), "npz")["stats"]
 
@@ -292,8 +284,8 @@ class Study:
         """Saliency maps of the clean subset (``attack=None``) or of its
         adversarial version (S_train, S_test, S_train^adv, S_test^adv)."""
         norm = norm or self.params["saliency_norm"]
-        if attack is not None and eps is None and attack != "cw_l2":
-            eps = self.eps(attack)
+        if attack is not None:
+            eps = self.budget(attack, eps)
         src = ({"clean": split, "f": self.f_key, "n": len(self.images(split)[0]),
                 "seed": self.params["seed"]} if attack is None
                else self._adv_key(attack, split, eps))
@@ -304,30 +296,16 @@ class Study:
                 self.adversarial(attack, split, eps)["x_adv"]
             return {"s": saliency(self.classifier(), x, norm)}
 
-        return self._cached("saliency", key, compute)["s"]
+        return self.cached("saliency", key, compute)["s"]
 
     # ------------------------------------------------------------ detector
     def features(self, kind, split, attack=None, eps=None):
         """Detector inputs of a subset (clean when ``attack`` is None)."""
+        spec = input_kind(kind)
         x = self.images(split)[0] if attack is None else \
             self.adversarial(attack, split, eps)["x_adv"]
-        if kind == "image":
-            return x
-        if kind == "first_layer":
-            import keras
-
-            f = self.classifier()
-            conv1 = next(layer for layer in f.layers if isinstance(layer, keras.layers.Conv2D))
-            first = keras.Model(f.inputs, conv1.output)
-            return np.concatenate([first(x[i:i + 512], training=False).numpy()
-                                   for i in range(0, len(x), 512)])
-        s = self.saliency(split, attack, eps)
-        if kind == "saliency":
-            return s
-        if kind == "image+saliency":
-            return detector_input(x, s)
-        raise ValueError(f"detector_features={kind!r} is not allowed; allowed: "
-                         "['image+saliency', 'image', 'saliency', 'first_layer']")
+        s = self.saliency(split, attack, eps) if spec.uses_saliency else None
+        return features_np(kind, self.classifier(), x, s)
 
     def detector_key(self, attack, eps, kind):
         """Cache key of the detector trained on ``attack`` at ``eps`` with input ``kind``."""
@@ -356,8 +334,7 @@ class Study:
         versions at ``eps`` (calibrated when None); its epoch is chosen on the
         validation slice (``d_select``)."""
         kind = features or self.params["detector_features"]
-        if eps is None and attack != "cw_l2":
-            eps = self.eps(attack)
+        eps = self.budget(attack, eps)
         key = self.detector_key(attack, eps, kind)
         mkey = str(sorted(key.items()))
         if mkey in self._models:
@@ -403,10 +380,8 @@ class Study:
         and on the test images that ``test_attack`` made fool F."""
         kind = features or self.params["detector_features"]
         test_attack = test_attack or det_attack
-        if det_eps is None and det_attack != "cw_l2":
-            det_eps = self.eps(det_attack)
-        if test_eps is None and test_attack != "cw_l2":
-            test_eps = self.eps(test_attack)
+        det_eps = self.budget(det_attack, det_eps)
+        test_eps = self.budget(test_attack, test_eps)
         mkey = ("evaluate", det_attack, test_attack, det_eps, test_eps, kind)
         if mkey in self._memo:
             return self._memo[mkey]

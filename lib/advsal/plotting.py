@@ -8,13 +8,13 @@ matplotlib.use(matplotlib.get_backend() if matplotlib.get_backend() else "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .attacks import attack_names, attack_spec  # noqa: E402
 from .metrics import roc_curve  # noqa: E402
 
 __all__ = ["plot_training_curve", "plot_adversarial_rows", "plot_fig1", "plot_roc",
            "plot_heatmap", "show_image", "ATTACK_LABELS"]
 
-ATTACK_LABELS = {"fgsm": "FGSM", "iter_linf": r"Iter. $l_\infty$", "iter_l2": r"Iter. $l_2$",
-                 "iter_l1": r"Iter. $l_1$", "jsma": "JSMA", "cw_l2": "C&W $L_2$"}
+ATTACK_LABELS = {a: attack_spec(a).label for a in attack_names()}   # from each attack's spec
 
 
 def show_image(ax, img, title=None):

@@ -14,44 +14,26 @@ from __future__ import annotations
 
 import copy
 
-__all__ = ["PRESETS", "ATTACKS", "EPS_ATTACKS", "SALIENCY_NORMS", "resolve_params",
-           "PAPER_TABLE2", "PAPER_F_ACCURACY"]
+from .attacks import (attack_defaults, attack_names, attack_spec, budget_attacks, check_eps,
+                      validate_params)
+from .detector_inputs import KINDS
 
-ATTACKS = ("fgsm", "iter_linf", "iter_l2", "jsma", "cw_l2", "iter_l1")
-# Attacks whose budget ("epsilon") is calibrated so that F's accuracy < 30 %.
-EPS_ATTACKS = ("fgsm", "iter_linf", "iter_l2", "jsma", "iter_l1")
+__all__ = ["PRESETS", "ATTACKS", "EPS_ATTACKS", "SALIENCY_NORMS", "resolve_params",
+           "PAPER_TABLE2", "PAPER_F_ACCURACY", "GRID_FAMILY"]
+
+ATTACKS = attack_names()       # every registered attack (advsal.attacks)
+EPS_ATTACKS = budget_attacks()  # attacks whose budget ("epsilon") is calibrated so that F's accuracy < 30 %
 SALIENCY_NORMS = ("none", "maxabs", "std")
 ADV_QUANTIZE = ("8bit", "float")       # adversarial images on the 8-bit grid (k/255) or as floats
 TRAIN_POSITIVES = ("all", "fooled")    # D's adversarial training images: all, or those fooling F
 D_SELECT = ("val_loss", "last")        # D's epoch: lowest validation loss, or the last one
-DETECTOR_FEATURES = ("image+saliency", "image", "saliency", "first_layer")
-
-# Calibration grids (sorted); the smallest value with accuracy < target is taken.
-_LINF_MNIST = [round(0.025 * i, 3) for i in range(1, 21)]          # 0.025 .. 0.5
-_LINF_CIFAR = [round(i / 255, 5) for i in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32)]
-_L2_MNIST = [0.25 * i for i in range(1, 33)]                        # 0.25 .. 8
-_L2_CIFAR = [round(0.05 * i, 3) for i in range(1, 21)] + [round(0.1 * i, 3) for i in range(11, 41)]  # 0.05 .. 4
-_L1_MNIST = [2.5 * i for i in range(1, 41)]                         # 2.5 .. 100
-_L1_CIFAR = [1.0 * i for i in range(1, 41)]
-_GAMMA = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2]
+DETECTOR_FEATURES = tuple(KINDS)   # advsal.detector_inputs
 
 _COMMON = {
     "seed": 0,
-    "attacks": ["fgsm", "iter_linf", "iter_l2", "jsma", "cw_l2"],
+    "attacks": [a for a in ATTACKS if attack_spec(a).in_default_study],
     "target_accuracy": 0.3,      # Section IV.B: F accuracy on adversarial data below 30 %
-    "iter_steps": 10,            # iterative FGSM: number of steps
-    "iter_step_ratio": 0.25,     # step size alpha = ratio * epsilon
-    "jsma_theta": 1.0,
-    "jsma_pairs": True,          # pairs of features (cleverhans 2); False: Eq. 8's single feature
-    "cw_kappa": 0.0,
-    "cw_lr": 0.01,
-    "cw_initial_const": 1.0,
-    "cw_targeted": True,
-    "cw_abort_early": True,      # C&W / cleverhans 2 default: end a binary step when the loss stalls
-    # C&W judges each iterate after rounding to the 8-bit grid (success, l_2, the one kept):
-    # at kappa 0 a minimal perturbation sits on F's boundary and rounding undoes many of them
-    # (figures/cw_convergence_cifar10.md). False: C&W as published.
-    "cw_grid": True,
+    **attack_defaults(),         # every attack's own parameters (its module declares them)
     "saliency_norm": "maxabs",
     "detector_features": "image+saliency",
     # Protocol (README, "Protocol"): adversarial images are quantised to the 8-bit grid, and
@@ -180,26 +162,19 @@ PRESETS = {
     },
 }
 
-EPS_GRIDS = {
-    "mnist": {"fgsm": _LINF_MNIST, "iter_linf": _LINF_MNIST, "iter_l2": _L2_MNIST,
-              "iter_l1": _L1_MNIST, "jsma": _GAMMA},
-    "cifar10": {"fgsm": _LINF_CIFAR, "iter_linf": _LINF_CIFAR, "iter_l2": _L2_CIFAR,
-                "iter_l1": _L1_CIFAR, "jsma": _GAMMA},
-}
-EPS_GRIDS["imagenette"] = EPS_GRIDS["imagenet10"] = EPS_GRIDS["cifar10"]
+# The calibration grid family of each data set (the attacks declare a grid per family).
+GRID_FAMILY = {"mnist": "mnist", "cifar10": "cifar10", "imagenette": "cifar10",
+               "imagenet10": "cifar10"}
+EPS_GRIDS = {ds: {a: attack_spec(a).eps_grid[fam] for a in EPS_ATTACKS}
+             for ds, fam in GRID_FAMILY.items()}
 
 # Numbers printed in the paper, for the tables' "paper" columns.
 PAPER_F_ACCURACY = {"mnist": {"train": 0.9973, "test": 0.9932},
                     "cifar10": {"train": 0.8389, "test": 0.8132},
                     "imagenet10": {"train": 0.9182, "test": 0.8983}}
-PAPER_TABLE2 = {  # attack -> (f(x_test), f(x_adv), D(x_test), D(x_adv))
-    "mnist": {"fgsm": (0.99, 0.12, 1.00, 0.99), "iter_linf": (0.99, 0.05, 1.00, 1.00),
-              "iter_l2": (0.99, 0.04, 0.99, 1.00), "cw_l2": (0.99, 0.03, 0.99, 1.00)},
-    "cifar10": {"fgsm": (0.81, 0.13, 0.98, 0.98), "iter_linf": (0.81, 0.07, 0.98, 0.98),
-                "iter_l2": (0.81, 0.07, 0.91, 0.91), "cw_l2": (0.81, 0.06, 0.94, 0.95)},
-    "imagenet10": {"fgsm": (0.90, 0.17, 0.92, 0.90), "iter_linf": (0.90, 0.09, 0.91, 0.91),
-                   "iter_l2": (0.90, 0.12, 0.93, 0.94), "cw_l2": (0.81, 0.10, 0.89, 0.84)},
-}
+PAPER_TABLE2 = {  # attack -> (f(x_test), f(x_adv), D(x_test), D(x_adv)), from each attack's spec
+    ds: {a: attack_spec(a).paper_table2[ds] for a in ATTACKS if ds in attack_spec(a).paper_table2}
+    for ds in ("mnist", "cifar10", "imagenet10")}
 
 _DATASETS = ("mnist", "cifar10", "imagenette", "imagenet10")
 _DATASET_KEYS = set(_DATASETS)
@@ -254,16 +229,15 @@ def validate(params: dict):
     _choice("d_select", params["d_select"], D_SELECT)
     for t in params["adaptive_thresholds"]:
         _choice("adaptive_thresholds item", t, ("logit0", "val5", "val1"))
+    validate_params(params)   # each attack's own parameters, as its spec declares them
     for key in ("f_train_size", "f_epochs", "f_batch_size", "n_adv_train", "n_adv_test",
-                "n_calib", "n_val", "d_epochs", "d_batch_size", "iter_steps", "cw_steps",
-                "cw_binary_steps", "attack_batch_size", "seed"):
+                "n_calib", "n_val", "d_epochs", "d_batch_size", "attack_batch_size", "seed"):
         v = params[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "seed" else 1):
             raise ValueError(f"{key}={v!r} must be a positive integer")
-    for key in ("jsma_pairs", "cw_targeted", "cw_abort_early", "cw_grid", "f_augment"):
-        if not isinstance(params[key], bool):
-            raise ValueError(f"{key}={params[key]!r} must be True or False")
-    for key in ("f_lr", "d_lr", "cw_lr", "iter_step_ratio", "cw_initial_const"):
+    if not isinstance(params["f_augment"], bool):
+        raise ValueError(f"f_augment={params['f_augment']!r} must be True or False")
+    for key in ("f_lr", "d_lr"):
         v = params[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
             raise ValueError(f"{key}={v!r} must be a positive number")
@@ -271,21 +245,3 @@ def validate(params: dict):
         raise ValueError(f"target_accuracy={params['target_accuracy']!r} must be in (0, 1)")
     for attack, eps in params["eps"].items():
         check_eps(attack, eps)
-
-
-def check_eps(attack: str, eps, n_features: int | None = None):
-    """Validate an attack budget: l_inf in (0, 1], JSMA gamma in (0, 1], l_2/l_1 > 0
-    and at most the diameter of [0,1]^n."""
-    _choice("attack", attack, ATTACKS)
-    if attack == "cw_l2":
-        return
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
-        raise ValueError(f"eps[{attack!r}]={eps!r} must be a number > 0")
-    if attack in ("fgsm", "iter_linf", "jsma") and eps > 1:
-        raise ValueError(f"eps[{attack!r}]={eps!r} is beyond the input range [0, 1]; "
-                         "allowed: 0 < eps <= 1")
-    if n_features is not None:
-        limit = n_features ** 0.5 if attack == "iter_l2" else n_features
-        if attack in ("iter_l2", "iter_l1") and eps > limit:
-            raise ValueError(f"eps[{attack!r}]={eps!r} exceeds the largest possible distance "
-                             f"in [0,1]^{n_features} ({limit:.1f})")

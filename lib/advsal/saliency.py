@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from .presets import SALIENCY_NORMS
 
-__all__ = ["saliency", "saliency_batch", "normalise", "detector_input"]
+__all__ = ["saliency", "saliency_batch", "normalise"]
 
 
 def saliency_batch(model, x):
@@ -59,7 +59,3 @@ def saliency(model, x, norm="none", batch_size=512):
         out[i:i + batch_size] = fn[1](tf.constant(x[i:i + batch_size])).numpy()
     return normalise(out, norm).astype(np.float32)
 
-
-def detector_input(x, s):
-    """Image and saliency concatenated on the channel axis (Step 3)."""
-    return np.concatenate([x, s], axis=-1)

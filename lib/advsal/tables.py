@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .attacks import attack_spec
 from .presets import PAPER_TABLE2
 
 __all__ = ["attack_summary", "calibration_table", "table2", "table3", "eps_levels",
@@ -66,7 +67,7 @@ def attack_summary(study, attacks=None, split="test"):
         cal = study.calibration(a)
         st = study.attack_stats(a, split)
         row = {"attack": a, "eps": cal["eps"],
-               "calibrated": (not cal.get("fixed")) and a != "cw_l2",
+               "calibrated": (not cal.get("fixed")) and attack_spec(a).budget,
                "target_reached": cal.get("reached", None),
                "f_acc_adv": st["acc_adv"], "success_rate": st["success_rate"]}
         for norm in ("l2", "linf", "l0"):   # over the images that fool F
@@ -115,10 +116,10 @@ def table2(study, attacks=None, features=None, reports=None):
 
 def eps_levels(study, attack):
     """Table III levels: the calibrated epsilon times ``eps_multipliers``,
-    capped at 1 for l_inf budgets."""
+    capped at 1 for budgets that cannot exceed it (l_inf, a share of features)."""
     base = study.eps(attack)
     levels = [base * m for m in study.params["eps_multipliers"]]
-    if attack in ("fgsm", "iter_linf", "jsma"):
+    if attack_spec(attack).unit_budget:
         levels = [min(v, 1.0) for v in levels]
     return [float(round(v, 6)) for v in levels]
 

@@ -8,7 +8,6 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from .paths import repo_root
 
@@ -19,12 +18,13 @@ __all__ = ["main", "calibrated_eps"]
 def calibrated_eps(dataset, preset="quick"):
     """The budgets the default (8-bit) study calibrated, read from its cached
     calibration stage at full precision (the CSVs round to 4 decimals)."""
+    from .attacks import attack_spec
     from .paths import resolve_dirs
     from .pipeline import Study
 
     data_dir, artefact_dir, _ = resolve_dirs()
     study = Study(dataset, preset, data_dir=data_dir, artefact_dir=artefact_dir, progress=False)
-    return {a: float(study.eps(a)) for a in study.params["attacks"] if a != "cw_l2"}
+    return {a: float(study.eps(a)) for a in study.params["attacks"] if attack_spec(a).budget}
 
 
 def main(argv=None):

@@ -11,11 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .attacks import attack_names, attack_spec
+
 __all__ = ["separation", "compare", "above_chance", "paper_gaps", "cross_attack_pairs",
            "adaptive_verdict", "defence_status", "table3_pairs",
            "table3_halves", "STRONG", "WEAK", "CHANCE_MARGIN"]
 
-STRONG, WEAK = ("iter_linf", "iter_l2"), ("fgsm", "jsma")   # the paper's Section IV.B grouping
+# the paper's Section IV.B grouping, declared by each attack's spec
+STRONG = tuple(a for a in attack_names() if attack_spec(a).paper_group == "strong")
+WEAK = tuple(a for a in attack_names() if attack_spec(a).paper_group == "weak")
 CHANCE_MARGIN = 0.05   # a balanced accuracy whose lower bound is below 0.5 + this is "near chance"
 
 

@@ -1,0 +1,85 @@
+"""Helpers every attack shares: F's logits in batches, the 8-bit grid, random
+targets, per-model compiled functions and fixed-size batching."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+__all__ = ["quantize_8bit", "quantize_tf", "predict", "random_targets", "logits_fn",
+           "compiled", "batched"]
+
+
+def quantize_8bit(x, x_adv, linf_eps=None):
+    """``x_adv`` rounded to the 8-bit grid (k/255) that the clean images ``x`` sit on.
+
+    The perturbation is rounded to the nearest multiple of 1/255; with
+    ``linf_eps`` it is then clipped to the largest multiple of 1/255 inside the
+    l_inf budget, so quantisation never takes an image outside its budget. The
+    result stays in [0, 1] and is float32.
+    """
+    x = np.asarray(x, np.float32)
+    steps = np.rint((np.asarray(x_adv, np.float64) - x) * 255.0)
+    if linf_eps is not None:
+        cap = math.floor(float(linf_eps) * 255.0 + 1e-6)
+        steps = np.clip(steps, -cap, cap)
+    k = np.clip(np.rint(x * 255.0) + steps, 0, 255)
+    return (k / 255.0).astype(np.float32)
+
+
+def quantize_tf(xa, x0, eps=None):
+    """:func:`quantize_8bit` in TensorFlow: ``xa`` on the 8-bit grid of ``x0``, its
+    perturbation (with ``eps``) inside the l_inf budget ``eps``."""
+    steps = tf.round((xa - x0) * 255.0)
+    if eps is not None:
+        cap = tf.floor(eps * 255.0 + 1e-6)
+        steps = tf.clip_by_value(steps, -cap, cap)
+    return tf.clip_by_value(tf.round(x0 * 255.0) + steps, 0.0, 255.0) / 255.0
+
+
+def predict(model, x, batch_size=1024):
+    """Logits of ``model`` on ``x`` (numpy, batched)."""
+    return np.concatenate([model(x[i:i + batch_size], training=False).numpy()
+                           for i in range(0, len(x), batch_size)]) if len(x) else \
+        np.zeros((0, model.output_shape[-1]), np.float32)
+
+
+def random_targets(pred, n_classes, seed):
+    """A target class != ``pred`` per image, drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    return (pred + rng.integers(1, n_classes, size=len(pred))) % n_classes
+
+
+def logits_fn(model):
+    return lambda z: model(z, training=False)
+
+
+_COMPILED = {}
+
+
+def compiled(model, key, make, **tf_function_kwargs):
+    """One ``tf.function`` per (model, attack settings), traced once and reused
+    (train and test splits, repeated calls in calibration and benchmarks)."""
+    entry = _COMPILED.get((id(model), key))
+    if entry is None or entry[0] is not model:
+        entry = (model, tf.function(make(), **tf_function_kwargs))
+        _COMPILED[(id(model), key)] = entry
+    return entry[1]
+
+
+def batched(fn, arrays, batch_size, desc, progress=True):
+    """Apply ``fn`` to aligned ``arrays`` in fixed-size batches (last one padded)."""
+    n = len(arrays[0])
+    out = []
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
+    for i in range(0, n, batch_size):
+        parts = [a[i:i + batch_size] for a in arrays]
+        k = len(parts[0])
+        if k < batch_size and n > batch_size:
+            parts = [np.concatenate([p, np.repeat(p[-1:], batch_size - k, 0)]) for p in parts]
+        out.append(np.asarray(fn(*parts))[:k])
+        bar.update(k)
+    bar.close()
+    return np.concatenate(out) if out else np.zeros_like(arrays[0])

@@ -1,0 +1,32 @@
+"""Each detector input's NumPy path (D's data) and TensorFlow path (what the
+adaptive attacker differentiates) agree."""
+import numpy as np
+import pytest
+
+from advsal.adaptive import detector_features
+from advsal.detector_inputs import KINDS, features_np, features_tf, input_kind
+from advsal.presets import DETECTOR_FEATURES
+from advsal.saliency import saliency
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_numpy_and_tensorflow_paths_agree(kind, trained_f, attack_batch):
+    x = attack_batch[0][:8]
+    s = saliency(trained_f, x, "maxabs") if input_kind(kind).uses_saliency else None
+    a = features_np(kind, trained_f, x, s)
+    # the attacker's path computes the saliency itself, differentiably (real ReLU here)
+    b = detector_features(trained_f, x, kind, "maxabs").numpy()
+    assert a.shape == b.shape and a.shape[0] == len(x)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(features_tf(kind, trained_f, x, s).numpy(), a, atol=1e-6)
+
+
+def test_inputs_declared_once():
+    assert DETECTOR_FEATURES == tuple(KINDS)
+    x, s = np.zeros((2, 4, 4, 3), np.float32), np.ones((2, 4, 4, 3), np.float32)
+    d = features_np("image+saliency", None, x, s)
+    assert d.shape == (2, 4, 4, 6) and d[..., 3:].min() == 1 and d[..., :3].max() == 0
+    with pytest.raises(ValueError, match="needs the .normalised. saliency"):
+        features_np("saliency", None, x)
+    with pytest.raises(ValueError, match=r"detector_features='pixels'.*allowed"):
+        input_kind("pixels")
