@@ -230,3 +230,32 @@ def test_table3_pairs_mirror_cells():
     lines = table3_pairs(v, v - 0.02, v + 0.02, [0.1, 0.2])
     assert len(lines) == 1
     assert "fit 0.1 -> test 0.2 0.990" in lines[0] and "is higher than fit 0.2 -> test 0.1" in lines[0]
+
+
+# ------------------------------------------------------------------ public detector API
+def test_score_images_equals_the_cached_scores(smoke_study):
+    """Scoring images crafted elsewhere goes through D's own input path."""
+    st, kind = smoke_study, smoke_study.params["detector_features"]
+    xa = st.adversarial("fgsm", "test")["x_adv"]
+    d = st.detector("fgsm")
+    np.testing.assert_allclose(st.score_images(xa, "fgsm"), st.scores(d, kind, "fgsm"),
+                               atol=1e-5)
+    thr = st.thresholds("fgsm")
+    assert set(thr) == {"logit0", "val5", "val1"} and all(np.isfinite(list(thr.values())))
+    with pytest.raises(ValueError, match="the study's images are"):
+        st.score_images(xa[..., :0], "fgsm")
+
+
+def test_cache_only_study_raises_instead_of_computing(smoke_study, data_dir, tmp_path):
+    from advsal.pipeline import Study, StageNotCached
+
+    empty = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+                  cache_only=True)
+    with pytest.raises(StageNotCached, match="'classifier' is not in the cache"):
+        empty.classifier()
+    warm = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=smoke_study.store.root,
+                 progress=False, cache_only=True)
+    assert warm.detector("fgsm") is not None             # trained above: read, not retrained
+    with pytest.raises(StageNotCached, match="'calibration' is not in the cache"):
+        warm.eps("iter_l2")
+    assert not any(tmp_path.iterdir())

@@ -44,8 +44,8 @@ def vgg16_net(input_shape, n_out, name, fc_units=4096, blocks=3):
     """VGG16's convolutional blocks 1..``blocks`` followed by its FC head.
 
     The layer names match ``keras.applications.VGG16`` so that ImageNet
-    weights can be copied in where they are available (see
-    :func:`load_vgg16_imagenet_weights`). ``fc_units`` is 4096 in the paper;
+    weights could be copied in by name (not implemented yet: the paper fine-tunes
+    an ImageNet-trained VGG16 on its ImageNet subset). ``fc_units is 4096 in the paper;
     reduced presets may shrink it for CPU runs.
     """
     cfg = [(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)][:blocks]

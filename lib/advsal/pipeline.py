@@ -39,19 +39,31 @@ from .detector_inputs import features_np, input_kind
 from .saliency import saliency
 from .training import accuracy, train_classifier, train_detector
 
-__all__ = ["Study"]
+__all__ = ["Study", "StageNotCached"]
+
+
+class StageNotCached(LookupError):
+    """A stage a ``cache_only`` study would have to compute."""
 
 ARCH_VERSION = "table1-v1"
+def _logits(model, x, batch_size=1024):
+    return np.concatenate([model(x[i:i + batch_size], training=False).numpy()[:, 0]
+                           for i in range(0, len(x), batch_size)]) if len(x) else \
+        np.zeros(0, np.float32)
+
+
 class Study:
     """One data set's study at one preset, with cached stages."""
 
     def __init__(self, dataset, preset="quick", data_dir=None, artefact_dir="artefacts",
-                 progress=True, deterministic=True, **overrides):
+                 progress=True, deterministic=True, cache_only=False, **overrides):
         self.params = resolve_params(dataset, preset, **overrides)
         self.dataset = dataset
         self.data_dir = data_dir
         self.store = ArtefactStore(Path(artefact_dir))
         self.progress = progress
+        # cache_only: read stages from the cache, never compute one (StageNotCached instead)
+        self.cache_only = cache_only
         self.timings: dict[str, float] = {}
         self._models = {}
         self._memo = {}
@@ -61,8 +73,18 @@ class Study:
         """Stage arrays from memory, else from the verified disk cache, else computed."""
         mkey = (stage, make_key(key))
         if mkey not in self._memo:
+            if self.cache_only:
+                compute = self._not_cached(stage, key)
             self._memo[mkey] = self.store.cached_arrays(stage, key, compute)
         return self._memo[mkey]
+
+    def _not_cached(self, stage, key):
+        def fail():
+            raise StageNotCached(
+                f"stage {stage!r} is not in the cache {self.store.root} and this Study has "
+                f"cache_only=True; run the notebook that computes it, or use cache_only=False. "
+                f"Key: {key}")
+        return fail
 
     # ------------------------------------------------------------ data
     @cached_property
@@ -122,6 +144,8 @@ class Study:
             return self._models["F"]
         model = self.store.load_model("classifier", self.f_key)
         if model is None:
+            if self.cache_only:
+                self._not_cached("classifier", self.f_key)()
             p, d = self.params, self.data
             t0 = time.perf_counter()
             seed_everything(p["seed"])
@@ -341,6 +365,8 @@ class Study:
             return self._models[mkey]
         model = self.store.load_model("detector", key)
         if model is None:
+            if self.cache_only:
+                self._not_cached("detector", key)()
             p = self.params
             x, labels = self._labelled_set(kind, "train", attack, eps)
             xv, lv = (self._labelled_set(kind, "val", attack, eps)
@@ -358,13 +384,33 @@ class Study:
         return model
 
     def scores(self, model, kind, attack=None, eps=None, split="test"):
-        x = self.features(kind, split, attack, eps)
-        return np.concatenate([model(x[i:i + 1024], training=False).numpy()[:, 0]
-                               for i in range(0, len(x), 1024)])
+        """Logits of detector ``model`` on a cached subset (clean when ``attack`` is None)."""
+        return _logits(model, self.features(kind, split, attack, eps))
 
-    def thresholds(self, attack, eps=None, features=None):
-        """Decision thresholds of a detector: ``logit0`` and those flagging 5 % and
-        1 % of the clean validation images (:data:`advsal.metrics.VAL_FPRS`)."""
+    def score_images(self, x, det_attack, eps=None, features=None) -> np.ndarray:
+        """D's logits on any images ``x`` (floats in [0, 1], the data set's shape),
+        e.g. adversarial images crafted elsewhere: D is the detector trained on
+        ``det_attack`` at ``eps`` (calibrated when None) with input ``features``, and
+        its input is built exactly as for its training data (F's saliency with the
+        study's ``saliency_norm``). An image is flagged adversarial when its logit
+        exceeds a threshold of :meth:`thresholds`."""
+        kind = features or self.params["detector_features"]
+        f = self.classifier()
+        x = np.asarray(x, np.float32)
+        if x.ndim != 4 or x.shape[1:] != tuple(f.input_shape[1:]):
+            raise ValueError(f"x has shape {x.shape}; the study's images are (N, "
+                             f"{', '.join(map(str, f.input_shape[1:]))})")
+        if x.size and (x.min() < 0 or x.max() > 1):
+            raise ValueError(f"x must lie in [0, 1]; got [{x.min():.3g}, {x.max():.3g}]")
+        d = self.detector(det_attack, eps, kind)
+        s = saliency(f, x, self.params["saliency_norm"]) if input_kind(kind).uses_saliency \
+            else None
+        return _logits(d, features_np(kind, f, x, s))
+
+    def thresholds(self, attack, eps=None, features=None) -> dict:
+        """Decision thresholds of a detector (name -> logit; a logit above flags the
+        image): ``logit0`` and those flagging 5 % and 1 % of the clean validation
+        images (:data:`advsal.metrics.VAL_FPRS`)."""
         kind = features or self.params["detector_features"]
         sv = self.scores(self.detector(attack, eps, kind), kind, split="val")
         return {"logit0": 0.0, **{n: threshold_at_fpr(sv, f) for n, f in VAL_FPRS.items()}}
