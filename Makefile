@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PRESET ?= quick
 DATASETS ?= mnist cifar10
+# Where `make study` and `make bench` write their tables and figures. The committed results
+# in figures/ change only on purpose: `make results`, or FIGURES=figures.
+FIGURES ?= runs/figures
 
 .PHONY: study test smoke bench lab clean-artefacts results
 
@@ -15,18 +18,20 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 study: $(VENV)/.installed
-	$(PY) -m advsal.runner --datasets $(DATASETS) --preset $(PRESET)
+	$(PY) -m advsal.runner --datasets $(DATASETS) --preset $(PRESET) --figures-dir $(FIGURES)
 
 # The committed quick-preset results (README, "Results"): MNIST and CIFAR-10 at three seeds
 # (seed 0 runs every notebook, seeds 1 and 2 those of the across-seed tables), then the
 # protocol variants at seed 0. Resumable: stages are cached under artefacts/. Writes the
 # committed figures/, so it needs a clean git tree (the runner checks).
 results: $(VENV)/.installed
-	$(PY) -m advsal.runner --datasets mnist --preset quick --seeds 0 1 2 --seed-only 01 02 04 06 08
-	$(PY) -m advsal.runner --datasets cifar10 --preset quick --seeds 0 1 2 --seed-only 01 02 04 06
+	$(PY) -m advsal.runner --datasets mnist --preset quick --seeds 0 1 2 --seed-only 01 02 04 06 08 \
+		--figures-dir figures
+	$(PY) -m advsal.runner --datasets cifar10 --preset quick --seeds 0 1 2 --seed-only 01 02 04 06 \
+		--figures-dir figures
 	$(PY) -m advsal.variants --datasets mnist cifar10
-	$(PY) -m advsal.attack_quality --dataset mnist
-	$(PY) -m advsal.attack_quality --dataset cifar10 --float-judged
+	$(PY) -m advsal.attack_quality --dataset mnist --figures-dir figures
+	$(PY) -m advsal.attack_quality --dataset cifar10 --float-judged --figures-dir figures
 
 smoke: $(VENV)/.installed
 	$(PY) -m advsal.runner --datasets $(DATASETS) --preset smoke --output runs-smoke \
@@ -42,4 +47,4 @@ clean-artefacts:
 	rm -rf artefacts artefacts-smoke runs runs-smoke
 
 bench: $(VENV)/.installed
-	$(PY) -m advsal.bench
+	$(PY) -m advsal.bench --figures-dir $(FIGURES)

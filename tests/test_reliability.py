@@ -97,3 +97,19 @@ def test_runner_rejects_wrong_parameter_types():
         run_study(["svhn"], "smoke")
     with pytest.raises(ValueError, match=r"preset='big'.*allowed"):
         run_study(["mnist"], "big")
+
+
+def test_runs_never_write_the_committed_results_unless_asked(monkeypatch, tmp_path):
+    """A notebook or runner without figures_dir writes into runs/figures; "figures"
+    (from any folder of the checkout) is the committed results, on purpose only."""
+    from advsal.paths import committed_figures, repo_root, resolve_dirs
+
+    root = repo_root()
+    monkeypatch.delenv("ADVSAL_FIGURES_DIR", raising=False)
+    monkeypatch.setenv("ADVSAL_ARTEFACT_DIR", str(tmp_path / "art"))
+    for cwd in (root, root / "notebooks"):       # the runner, and JupyterLab
+        monkeypatch.chdir(cwd)
+        assert repo_root() == root
+        _, _, fig = resolve_dirs()
+        assert fig == root / "runs" / "figures" != committed_figures()
+        assert resolve_dirs(figures_dir="figures")[2] == committed_figures()

@@ -16,8 +16,10 @@ writes into the figures folder, seed ``s`` into ``<figures>/seed<s>/``
 ``<table>_<dataset>_seeds.csv`` are written at the end. ``--seed-only``
 restricts the notebooks run for the seeds after the first.
 
-Results written into the repository's own ``figures/`` folder (the committed
-reference results) must come from a clean git tree: the runner refuses a
+Tables and figures go to ``<repo>/runs/figures/`` unless ``--figures-dir`` says
+otherwise (:func:`advsal.paths.resolve_dirs`). Results written into the
+repository's own ``figures/`` folder (``--figures-dir figures``: the committed
+reference results, as ``make results`` does) must come from a clean git tree: the runner refuses a
 tree with uncommitted changes there unless ``--allow-dirty`` is given.
 """
 from __future__ import annotations
