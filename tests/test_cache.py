@@ -55,3 +55,29 @@ def test_models_roundtrip_safely(tmp_path, trained_f):
     p.write_bytes(p.read_bytes()[:100])
     with pytest.warns(CorruptArtefactWarning):
         assert store.load_model("m", {"k": 1}) is None
+
+
+def test_atomic_write_leaves_the_old_file_on_error(tmp_path):
+    from advsal.atomic import atomic_file, atomic_text
+
+    target = tmp_path / "t.txt"
+    atomic_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_file(target, "w") as fh:
+            fh.write("half of the new")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["t.txt"]
+
+
+def test_per_model_objects_follow_the_model_not_its_id():
+    from advsal.batches import map_batches, per_model
+
+    class M:
+        pass
+
+    a, b = M(), M()
+    made = []
+    for m in (a, a, b):
+        per_model(m, "k", lambda m=m: made.append(m) or len(made))
+    assert made == [a, b]
+    assert map_batches(lambda z: z * 2, np.arange(5), 2).tolist() == [0, 2, 4, 6, 8]

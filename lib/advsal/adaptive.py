@@ -46,6 +46,7 @@ import numpy as np
 import tensorflow as tf
 
 from .attacks import quantize_tf
+from .batches import per_model
 from .detector_inputs import features_np, features_tf, input_kind
 from .metrics import wilson_interval
 from .presets import SALIENCY_NORMS
@@ -133,13 +134,12 @@ def first_layer(model, x, beta=None):
     return forward(model, x, beta, upto=_first_conv_name(model))
 
 
-_CHECKED = {}
-
-
 def _check_chain(model):
     """Once per model: the layer-by-layer rebuild must reproduce the model."""
-    if _CHECKED.get(id(model)) is model:
-        return
+    per_model(model, "chain_checked", lambda: _verify_chain(model))
+
+
+def _verify_chain(model):
     shape = (2,) + tuple(model.input_shape[1:])
     x = tf.random.stateless_uniform(shape, (1, 2))
     err = float(tf.reduce_max(tf.abs(forward(model, x) - model(x, training=False))))
@@ -147,7 +147,7 @@ def _check_chain(model):
     if err > 1e-3 * scale:
         raise ValueError(f"{model.name} is not a linear chain of supported layers: the "
                          f"surrogate rebuild differs from the model by {err:.3g}")
-    _CHECKED[id(model)] = model
+    return True
 
 
 # ------------------------------------------------------------------ saliency
@@ -345,17 +345,10 @@ def beta_schedule(step, beta_start=10.0, beta_end=100.0, anneal_steps=50):
     return float(beta_start * (beta_end / beta_start) ** t)
 
 
-_STEPS = {}
-
-
 def _make_step(f, d, kind, norm, mode, kappa, quantize):
-    key = (id(f), id(d), kind, norm, mode, float(kappa), bool(quantize))
-    hit = _STEPS.get(key)
-    if hit is not None and hit[0] is f and hit[1] is d:
-        return hit[2]
-    fns = _build_step(f, d, kind, norm, mode, tf.constant(float(kappa)), bool(quantize))
-    _STEPS[key] = (f, d, fns)
-    return fns
+    return per_model((f, d), ("adaptive_step", kind, norm, mode, float(kappa), bool(quantize)),
+                     lambda: _build_step(f, d, kind, norm, mode, tf.constant(float(kappa)),
+                                         bool(quantize)))
 
 
 def _build_step(f, d, kind, norm, mode, kappa, quantize):

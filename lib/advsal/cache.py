@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_file, atomic_path
 
 __all__ = ["make_key", "ArtefactStore", "CorruptArtefactWarning", "sha256_file"]
 
@@ -55,12 +55,8 @@ def sha256_file(path, chunk=1 << 20) -> str:
 
 
 def _atomic_json(path: Path, obj):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as fh:
+    with atomic_file(path, "w") as fh:
         json.dump(_jsonable(obj), fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 class ArtefactStore:
@@ -91,8 +87,7 @@ class ArtefactStore:
                           CorruptArtefactWarning, stacklevel=3)
         return ok
 
-    def _commit(self, tmp: str, path: Path, params: dict, extra: dict | None):
-        os.replace(tmp, path)
+    def _mark_complete(self, path: Path, params: dict, extra: dict | None):
         _atomic_json(path.with_suffix(".json"),
                      {"params": params, "sha256": sha256_file(path), **(extra or {})})
 
@@ -115,13 +110,9 @@ class ArtefactStore:
 
     def save_arrays(self, stage: str, params: dict, arrays: dict, extra: dict | None = None):
         path = self.path(stage, params, "npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_file(path) as fh:
             np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        self._commit(tmp, path, params, extra)
+        self._mark_complete(path, params, extra)
         return path
 
     def cached_arrays(self, stage: str, params: dict, compute, extra=None):
@@ -154,11 +145,7 @@ class ArtefactStore:
 
     def save_model(self, stage: str, params: dict, model, extra: dict | None = None):
         path = self.path(stage, params, "keras")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".keras")
-        os.close(fd)
-        model.save(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        self._commit(tmp, path, params, extra)
+        with atomic_path(path) as tmp:
+            model.save(tmp)
+        self._mark_complete(path, params, extra)
         return path

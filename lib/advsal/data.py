@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_file
 from .cache import make_key, sha256_file
 
 __all__ = ["Dataset", "DataNotFoundError", "DataCorruptError", "load_dataset",
@@ -260,11 +261,8 @@ def load_image_folder(root, split, classes, image_size=None, limit_per_class=Non
         raise DataCorruptError(f"images under {root / split} differ in shape {sorted(shapes)}; "
                                "pass image_size to resize them")
     x, y = np.stack(xs), np.asarray(ys, dtype=np.int64)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".npz")
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_file(cache) as fh:
         np.savez(fh, x=x, y=y)
-    os.replace(tmp, cache)
     return x, y
 
 
@@ -336,10 +334,8 @@ def load_cifar10(data_dir=None, download=None, cache_dir=None, **_):
             archive = _download("cifar10", data_dir, wanted, fname=archive.name,
                                 origin=CIFAR10_BIN_URL, file_hash=CIFAR10_BIN_MD5)
         xtr, ytr, xte, yte = _cifar_from_binary(archive, cache_dir)
-        fd, tmp = tempfile.mkstemp(dir=data_dir, suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_file(npz) as fh:
             np.savez(fh, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
-        os.replace(tmp, npz)
         source = str(npz)
     return Dataset("cifar10", _to_float(xtr), ytr.astype(np.int64), _to_float(xte),
                    yte.astype(np.int64), CIFAR10_CLASSES, source)

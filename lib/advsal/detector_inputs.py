@@ -26,6 +26,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from .batches import map_batches, per_model
+
 __all__ = ["InputKind", "KINDS", "input_kind", "features_np", "features_tf",
            "first_layer_model"]
 
@@ -39,25 +41,19 @@ class InputKind:
     doc: str = ""
 
 
-_FIRST = {}
-
-
 def first_layer_model(f):
     """F up to its first convolution (with its activation), built once per model."""
     import keras
 
-    entry = _FIRST.get(id(f))
-    if entry is None or entry[0] is not f:
+    def make():
         conv1 = next(layer for layer in f.layers if isinstance(layer, keras.layers.Conv2D))
-        entry = (f, keras.Model(f.inputs, conv1.output))
-        _FIRST[id(f)] = entry
-    return entry[1]
+        return keras.Model(f.inputs, conv1.output)
+    return per_model(f, "first_layer", make)
 
 
 def _first_np(f, x, s, batch_size=512):
     first = first_layer_model(f)
-    return np.concatenate([first(x[i:i + batch_size], training=False).numpy()
-                           for i in range(0, len(x), batch_size)])
+    return map_batches(lambda b: first(b, training=False), x, batch_size)
 
 
 KINDS = {k.name: k for k in (

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import attacks as atk
+from .batches import map_batches
 from .cache import ArtefactStore, make_key
 from .data import load_dataset
 from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
@@ -47,9 +48,8 @@ class StageNotCached(LookupError):
 
 ARCH_VERSION = "table1-v1"
 def _logits(model, x, batch_size=1024):
-    return np.concatenate([model(x[i:i + batch_size], training=False).numpy()[:, 0]
-                           for i in range(0, len(x), batch_size)]) if len(x) else \
-        np.zeros(0, np.float32)
+    return map_batches(lambda b: model(b, training=False)[:, 0], x, batch_size,
+                       empty=lambda: np.zeros(0, np.float32))
 
 
 class Study:

@@ -8,24 +8,15 @@ Files are written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_file, atomic_text
 from .reproducibility import provenance
 
 __all__ = ["save_table", "save_figure", "markdown_table", "write_meta"]
-
-
-def _atomic_text(path: Path, text: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 CSV_DIGITS = 6
@@ -52,7 +43,7 @@ def markdown_table(df: pd.DataFrame, digits=3, index=True) -> str:
 def write_meta(path: Path, params: dict | None, extra: dict | None = None):
     meta = provenance(params)
     meta.update(extra or {})
-    _atomic_text(Path(str(path) + ".meta.json"),
+    atomic_text(Path(str(path) + ".meta.json"),
                  json.dumps(meta, indent=1, sort_keys=True, default=str))
 
 
@@ -64,12 +55,12 @@ def save_table(df: pd.DataFrame, name: str, figures_dir, params=None, caption=""
     # The CSV keeps CSV_DIGITS significant digits, so that a number printed from it at 3
     # decimals (README, Markdown) is the number rounded once, as the notebook prints it
     csv_df = df.map(lambda v: _fmt(v, CSV_DIGITS, "g") if isinstance(v, tuple) else v)  # "[lo, hi]"
-    _atomic_text(base.with_suffix(".csv"),
+    atomic_text(base.with_suffix(".csv"),
                  csv_df.to_csv(index=index, float_format=f"%.{CSV_DIGITS}g"))
     md = (f"{caption}\n\n" if caption else "") + markdown_table(df, digits, index)
-    _atomic_text(base.with_suffix(".md"), md)
+    atomic_text(base.with_suffix(".md"), md)
     tex_df = df.map(lambda v: _fmt(v, digits))
-    _atomic_text(base.with_suffix(".tex"), tex_df.to_latex(index=index, caption=caption or None,
+    atomic_text(base.with_suffix(".tex"), tex_df.to_latex(index=index, caption=caption or None,
                                                            label=f"tab:{name}", escape=True))
     write_meta(base, params, {"caption": caption})
     return [base.with_suffix(e) for e in (".csv", ".md", ".tex")]
@@ -82,10 +73,8 @@ def save_figure(fig, name: str, figures_dir, params=None, dpi=150):
     paths = []
     for ext in (".png", ".pdf"):
         target = figures_dir / f"{name}{ext}"
-        fd, tmp = tempfile.mkstemp(dir=figures_dir, prefix=".tmp-", suffix=ext)
-        os.close(fd)
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, target)
+        with atomic_file(target) as fh:
+            fig.savefig(fh, dpi=dpi, bbox_inches="tight", format=ext[1:])
         paths.append(target)
     write_meta(figures_dir / name, params)
     return paths

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .batches import map_batches, per_model
 from .presets import SALIENCY_NORMS
 
 __all__ = ["saliency", "saliency_batch", "normalise"]
@@ -42,20 +43,13 @@ def normalise(s, norm):
     return (s - mu) / np.maximum(sd, 1e-12)
 
 
-_COMPILED = {}
-
-
 def saliency(model, x, norm="none", batch_size=512):
     """Saliency maps of ``x`` (numpy) under ``model``, normalised per image."""
     if norm not in SALIENCY_NORMS:
         raise ValueError(f"saliency_norm={norm!r} is not allowed; allowed: {list(SALIENCY_NORMS)}")
-    fn = _COMPILED.get(id(model))
-    if fn is None or fn[0] is not model:
-        fn = (model, tf.function(lambda a: saliency_batch(model, a), reduce_retracing=True))
-        _COMPILED[id(model)] = fn
+    fn = per_model(model, "saliency", lambda: tf.function(lambda a: saliency_batch(model, a),
+                                                          reduce_retracing=True))
     x = np.asarray(x, np.float32)
-    out = np.empty_like(x)
-    for i in range(0, len(x), batch_size):
-        out[i:i + batch_size] = fn[1](tf.constant(x[i:i + batch_size])).numpy()
+    out = map_batches(lambda b: fn(tf.constant(b)), x, batch_size, empty=x.copy)
     return normalise(out, norm).astype(np.float32)
 

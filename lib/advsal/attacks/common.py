@@ -8,6 +8,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from ..batches import map_batches, per_model
+
 __all__ = ["quantize_8bit", "quantize_tf", "predict", "random_targets", "logits_fn",
            "compiled", "batched"]
 
@@ -41,9 +43,8 @@ def quantize_tf(xa, x0, eps=None):
 
 def predict(model, x, batch_size=1024):
     """Logits of ``model`` on ``x`` (numpy, batched)."""
-    return np.concatenate([model(x[i:i + batch_size], training=False).numpy()
-                           for i in range(0, len(x), batch_size)]) if len(x) else \
-        np.zeros((0, model.output_shape[-1]), np.float32)
+    return map_batches(lambda b: model(b, training=False), x, batch_size,
+                       empty=lambda: np.zeros((0, model.output_shape[-1]), np.float32))
 
 
 def random_targets(pred, n_classes, seed):
@@ -56,17 +57,11 @@ def logits_fn(model):
     return lambda z: model(z, training=False)
 
 
-_COMPILED = {}
-
-
 def compiled(model, key, make, **tf_function_kwargs):
     """One ``tf.function`` per (model, attack settings), traced once and reused
     (train and test splits, repeated calls in calibration and benchmarks)."""
-    entry = _COMPILED.get((id(model), key))
-    if entry is None or entry[0] is not model:
-        entry = (model, tf.function(make(), **tf_function_kwargs))
-        _COMPILED[(id(model), key)] = entry
-    return entry[1]
+    return per_model(model, ("attack", key),
+                     lambda: tf.function(make(), **tf_function_kwargs))
 
 
 def batched(fn, arrays, batch_size, desc, progress=True):
