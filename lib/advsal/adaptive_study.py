@@ -22,10 +22,6 @@ __all__ = ["study_thresholds", "rates_at_thresholds", "study_second_round", "stu
            "ADAPTIVE_VARIANTS", "TRANSFER_KINDS"]
 
 
-def _det_eps(study, attack):
-    return study.budget(attack)
-
-
 def _default_eps(study, det_attack):
     """The l_inf budget of the attacks on D: the one D was trained at."""
     if not attack_spec(det_attack).linf_ball:
@@ -41,7 +37,7 @@ def study_thresholds(study: Study, kind, det_attack=None) -> dict:
     if kind is None:
         return {}
     det_attack = det_attack or study.params["adaptive_det_attack"]
-    return study.thresholds(det_attack, _det_eps(study, det_attack), kind)
+    return study.thresholds(det_attack, study.budget(det_attack), kind)
 
 
 def _threshold_value(study, kind, det_attack, name):
@@ -93,7 +89,7 @@ def study_second_round(study, kind, sigma, eps=None, det_attack=None, steps=None
     steps = int(steps or p["eq10_steps"])
     step_ratio = float(step_ratio or p["eq10_step_ratio"])
     n = int(n or p["adaptive_n"])
-    det_eps = _det_eps(study, det_attack)
+    det_eps = study.budget(det_attack)
     thr = _threshold_value(study, kind, det_attack, threshold)
     key = {"stage": "eq10", "version": EQ10_VERSION, "f": study.f_key,
            "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
@@ -136,7 +132,7 @@ def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps
     betas = [float(v) for v in (betas or p["adaptive_betas"])]
     anneal_steps = int(anneal_steps or p["adaptive_anneal_steps"])
     kappa = float(kappa if kappa is not None else p["adaptive_kappa"])
-    det_eps = _det_eps(study, det_attack)
+    det_eps = study.budget(det_attack)
     # Budgets beyond the largest bounded one (the "unbounded" sanity point) keep that
     # budget's step size: steps of 10 % of an unbounded budget jump straight to
     # saturated images, which the first-layer detector flags (measured: 0 % at

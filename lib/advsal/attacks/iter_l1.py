@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from . import grids
 from .common import batched, compiled
+from .iterative import ITER_DEFAULTS
 from .spec import POSITIVE, AttackSpec, register
 
 __all__ = ["iter_l1"]
@@ -61,6 +62,5 @@ def _run(model, x, eps, params, seed, progress):
 
 SPEC = register(AttackSpec(
     name="iter_l1", label=r"Iter. $l_1$", run=_run, norm="l1",
-    defaults={"iter_steps": 10, "iter_step_ratio": 0.25},
-    key_params=("iter_steps", "iter_step_ratio"), checks={"iter_step_ratio": POSITIVE},
+    defaults=ITER_DEFAULTS, key_params=tuple(ITER_DEFAULTS), checks={"iter_step_ratio": POSITIVE},
     eps_grid=grids.L1, in_default_study=False))

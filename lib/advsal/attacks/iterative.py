@@ -10,7 +10,7 @@ from .spec import POSITIVE, AttackSpec, register
 
 __all__ = ["iterative"]
 
-_DEFAULTS = {"iter_steps": 10,            # number of steps
+ITER_DEFAULTS = {"iter_steps": 10,            # number of steps
              "iter_step_ratio": 0.25}     # step size alpha = ratio * epsilon
 
 
@@ -34,14 +34,14 @@ def _runner(name, norm):
 
 LINF = register(AttackSpec(
     name="iter_linf", label=r"Iter. $l_\infty$", run=_runner("iter_linf", np.inf), norm="linf",
-    defaults=_DEFAULTS, key_params=tuple(_DEFAULTS), checks={"iter_step_ratio": POSITIVE},
+    defaults=ITER_DEFAULTS, key_params=tuple(ITER_DEFAULTS), checks={"iter_step_ratio": POSITIVE},
     eps_grid=grids.LINF, table3=True,
     paper_group="strong",
     paper_table2={"mnist": (0.99, 0.05, 1.00, 1.00), "cifar10": (0.81, 0.07, 0.98, 0.98),
                   "imagenet10": (0.90, 0.09, 0.91, 0.91)}))
 L2 = register(AttackSpec(
     name="iter_l2", label=r"Iter. $l_2$", run=_runner("iter_l2", 2), norm="l2",
-    defaults=_DEFAULTS, key_params=tuple(_DEFAULTS), checks={"iter_step_ratio": POSITIVE},
+    defaults=ITER_DEFAULTS, key_params=tuple(ITER_DEFAULTS), checks={"iter_step_ratio": POSITIVE},
     eps_grid=grids.L2, table3=True,
     paper_group="strong",
     paper_table2={"mnist": (0.99, 0.04, 0.99, 1.00), "cifar10": (0.81, 0.07, 0.91, 0.91),
