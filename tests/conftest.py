@@ -23,7 +23,7 @@ def data_dir():
 
 @pytest.fixture(scope="session")
 def mnist(data_dir):
-    from advsal.data import load_dataset
+    from advsal.datasets import load_dataset
 
     return load_dataset("mnist", data_dir)
 

@@ -4,8 +4,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from advsal.data import (CIFAR10_CLASSES, DataCorruptError, DataNotFoundError, load_dataset,
-                         load_image_folder, unpack_archive)
+from advsal.data import (CIFAR10_CLASSES, DataCorruptError, DataNotFoundError, load_image_folder,
+                         unpack_archive)
+from advsal.datasets import load_dataset
 
 
 def test_mnist_schema(mnist):

@@ -79,6 +79,7 @@ def _bench_dataset(dataset, shape, batch, rows, with_peer=True):
 
     from . import attacks as atk
     from .networks import build_classifier, build_detector
+    from .presets import resolve_params
     from .saliency import saliency, saliency_batch
 
     rng = np.random.default_rng(0)
@@ -119,7 +120,7 @@ def _bench_dataset(dataset, shape, batch, rows, with_peer=True):
     # JSMA runs as in the quick preset: pairs of features on MNIST, one feature (Eq. 8)
     # on CIFAR-10. Its number of iterations depends on the image, so it is timed per
     # image for the whole attack at the same gamma, not per iteration.
-    pairs = dataset == "mnist"
+    pairs = resolve_params(dataset, "quick")["jsma_pairs"]
     params = {"attack_batch_size": batch, "iter_steps": 10, "iter_step_ratio": 0.25,
               "cw_steps": 10, "cw_binary_steps": 1, "cw_lr": 0.01, "cw_abort_early": False,
               "jsma_pairs": pairs}
@@ -201,6 +202,7 @@ def machine_name():
 def main(argv=None):
     import pandas as pd
 
+    from .datasets import dataset_spec
     from .paths import resolve_dirs
     from .reporting import save_table
 
@@ -215,7 +217,8 @@ def main(argv=None):
     peak = peak_gflops()
     rows.append({"dataset": "-", "stage": "peak convolution", "implementation": "tf.nn.conv2d 3x3x128",
                  "gflops_per_s": peak})
-    for dataset, shape in (("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))):
+    for dataset in ("mnist", "cifar10"):
+        shape = dataset_spec(dataset).input_shape
         _bench_dataset(dataset, shape, args.batch, rows, with_peer=not args.no_peer)
         fl = training_floor(dataset, shape, peak)
         rows.append({"dataset": dataset, "stage": "quick study: training alone at peak",

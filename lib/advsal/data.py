@@ -1,6 +1,7 @@
-"""Data sets of the study in ``keras.datasets`` form.
+"""Loaders of the study's data sets, in ``keras.datasets`` form.
 
-Every loader returns a :class:`Dataset`: ``x`` float32 in [0, 1], NHWC,
+Each data set names its loader in :mod:`advsal.datasets`, whose
+``load_dataset(name, data_dir)`` is the entry point. Every loader returns a :class:`Dataset`: ``x`` float32 in [0, 1], NHWC,
 ``y`` int64 class indices. Sources are looked up in a *data directory*
 (argument ``data_dir``, else ``$ADVSAL_DATA_DIR``, else ``~/.keras/datasets``):
 
@@ -39,8 +40,8 @@ import numpy as np
 from .atomic import atomic_file
 from .cache import make_key, sha256_file
 
-__all__ = ["Dataset", "DataNotFoundError", "DataCorruptError", "load_dataset",
-           "DATASETS", "CIFAR10_CLASSES", "IMAGENET10_WNIDS", "IMAGENETTE_WNIDS",
+__all__ = ["Dataset", "DataNotFoundError", "DataCorruptError",
+           "load_mnist", "load_cifar10", "load_imagenette", "load_imagenet10", "CIFAR10_CLASSES", "IMAGENET10_WNIDS", "IMAGENETTE_WNIDS",
            "data_dir_from", "load_image_folder", "unpack_archive"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -67,8 +68,6 @@ IMAGENETTE_WNIDS = {
     "n03417042": "garbage truck", "n03425413": "gas pump",
     "n03445777": "golf ball", "n03888257": "parachute",
 }
-
-DATASETS = ("mnist", "cifar10", "imagenette", "imagenet10")
 
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
@@ -395,14 +394,3 @@ def _wnid_dataset(name, root, wnids, image_size, limit_per_class, cache_dir):
     xte, yte = load_image_folder(root, "val", tuple(wnids), **kw)
     return Dataset(name, _to_float(xtr), ytr, _to_float(xte), yte, tuple(wnids.values()),
                    str(root))
-
-
-_LOADERS = {"mnist": load_mnist, "cifar10": load_cifar10,
-            "imagenette": load_imagenette, "imagenet10": load_imagenet10}
-
-
-def load_dataset(name, data_dir=None, **kwargs) -> Dataset:
-    """Load data set ``name`` (one of :data:`DATASETS`)."""
-    if name not in _LOADERS:
-        raise ValueError(f"dataset={name!r} is not known; allowed: {list(DATASETS)}")
-    return _LOADERS[name](data_dir=data_dir, **kwargs)

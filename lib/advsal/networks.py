@@ -23,7 +23,9 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-__all__ = ["build_classifier", "build_detector", "NETWORKS", "small_convnet", "vgg16_net"]
+from .datasets import dataset_spec
+
+__all__ = ["build_classifier", "build_detector", "small_convnet", "vgg16_net"]
 
 
 def small_convnet(input_shape, n_out, hidden, name):
@@ -68,34 +70,18 @@ def vgg16_net(input_shape, n_out, name, fc_units=4096, blocks=3):
     return keras.Model(inputs, outputs, name=name)
 
 
-# dataset -> (builder, hidden units of the FC layer, Table I name stem)
-NETWORKS = {
-    "mnist": ("small", 100, "MNIST-NET"),
-    "cifar10": ("small", 200, "CIFAR10-NET"),
-    "imagenette": ("vgg16", None, "VGG16"),
-    "imagenet10": ("vgg16", None, "VGG16"),
-}
-
-
-def _check_dataset(dataset):
-    if dataset not in NETWORKS:
-        raise ValueError(f"dataset={dataset!r} is not known; allowed: {sorted(NETWORKS)}")
-
-
 def build_classifier(dataset, input_shape, n_classes=10, fc_units=4096):
     """Table I classifier F for ``dataset``: image in, ``n_classes`` logits out."""
-    _check_dataset(dataset)
-    kind, hidden, stem = NETWORKS[dataset]
-    if kind == "small":
-        return small_convnet(input_shape, n_classes, hidden, f"{stem}-F")
-    return vgg16_net(input_shape, n_classes, f"{stem}-F", fc_units=fc_units)
+    spec = dataset_spec(dataset)
+    if spec.network == "small":
+        return small_convnet(input_shape, n_classes, spec.fc_hidden, f"{spec.net_stem}-F")
+    return vgg16_net(input_shape, n_classes, f"{spec.net_stem}-F", fc_units=fc_units)
 
 
 def build_detector(dataset, input_shape, fc_units=4096):
     """Table I detector D: ``input_shape`` has the concatenated channels
     (2C for image+saliency); one logit out (positive = adversarial)."""
-    _check_dataset(dataset)
-    kind, hidden, stem = NETWORKS[dataset]
-    if kind == "small":
-        return small_convnet(input_shape, 1, hidden, f"{stem}-D")
-    return vgg16_net(input_shape, 1, f"{stem}-D", fc_units=fc_units)
+    spec = dataset_spec(dataset)
+    if spec.network == "small":
+        return small_convnet(input_shape, 1, spec.fc_hidden, f"{spec.net_stem}-D")
+    return vgg16_net(input_shape, 1, f"{spec.net_stem}-D", fc_units=fc_units)

@@ -31,7 +31,7 @@ import numpy as np
 from . import attacks as atk
 from .batches import map_batches
 from .cache import ArtefactStore, make_key
-from .data import load_dataset
+from .datasets import load_dataset
 from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
 from .networks import build_classifier, build_detector
 from .presets import resolve_params

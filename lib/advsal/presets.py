@@ -16,10 +16,11 @@ import copy
 
 from .attacks import (attack_defaults, attack_names, attack_spec, budget_attacks, check_eps,
                       validate_params)
+from .datasets import DATASETS, dataset_spec
 from .detector_inputs import KINDS
 
 __all__ = ["PRESETS", "ATTACKS", "EPS_ATTACKS", "SALIENCY_NORMS", "resolve_params",
-           "PAPER_TABLE2", "PAPER_F_ACCURACY", "GRID_FAMILY"]
+           "PAPER_TABLE2", "PAPER_F_ACCURACY", "GRID_FAMILY", "paper_values"]
 
 ATTACKS = attack_names()       # every registered attack (advsal.attacks)
 EPS_ATTACKS = budget_attacks()  # attacks whose budget ("epsilon") is calibrated so that F's accuracy < 30 %
@@ -70,7 +71,7 @@ _COMMON = {
     "surrogate_betas": [1.0, 10.0, 100.0, 1000.0],
 }
 
-PRESETS = {
+_SHARED = {   # preset -> the values every data set shares (advsal.datasets adds its own)
     "smoke": {
         **_COMMON,
         "f_train_size": 2000, "f_epochs": 2, "f_batch_size": 64,
@@ -85,16 +86,6 @@ PRESETS = {
         "adaptive_n": 32, "adaptive_steps": 10, "adaptive_restarts": 2,
         "adaptive_step_ratio": 0.2, "adaptive_anneal_steps": 8,
         "eq10_sigmas": [0.0, 1.0], "eq10_steps": 5, "eq10_step_ratio": 0.3,
-        "mnist": {"f_lr": 1e-3, "d_lr": 1e-3},
-        # JSMA is left out (half the smoke study's time on 3072 features; its colour path is
-        # tested in test_attacks), and F's dense layers are narrow
-        "cifar10": {"f_lr": 1e-3, "d_lr": 1e-3, "f_fc_units": 256,
-                    "attacks": ["fgsm", "iter_linf", "iter_l2", "cw_l2"]},
-        "imagenette": {"f_lr": 1e-4, "d_lr": 1e-4, "image_size": 32, "f_fc_units": 64,
-                       "limit_per_class": 60,
-                       "f_train_size": 500, "n_adv_train": 100, "n_adv_test": 50, "n_val": 50,
-                       "n_calib": 50, "attacks": ["fgsm", "iter_linf", "iter_l2"],
-                       "eps_multipliers": [0.5, 1.0, 2.0]},
     },
     "quick": {
         # Sized for a 2-core CPU (README, "Timings"): fewer Table III levels, baselines and
@@ -116,28 +107,6 @@ PRESETS = {
         "adaptive_eps_multipliers": [0.5, 1.0, 2.0],
         "adaptive_thresholds": ["logit0", "val5"],   # val1 is reported in every table, not attacked
         "eq10_steps": 50,            # Eq. 10's best chance: 5 sigmas x 50 steps, best iterate kept
-        "mnist": {"f_train_size": 60000, "f_epochs": 2, "f_lr": 1e-3,
-                  "d_epochs": 8, "d_lr": 1e-3,
-                  # 3 x 60 steps: mean l_2 1.81 on 100 test images, above the iterative l_2
-                  # budget; 3 x 100: 1.60 (measured, 8-bit images)
-                  "cw_steps": 100},
-        "cifar10": {"f_train_size": 50000, "f_epochs": 12, "f_batch_size": 64, "f_lr": 1e-3,
-                    "f_augment": True, "d_epochs": 5, "d_lr": 1e-3, "jsma_pairs": False,
-                    # Twice MNIST's images: at 1000 / 500 / 300 (and F at 8 epochs, batch 128)
-                    # every CIFAR-10 detector but JSMA's was at chance (AUC 0.48-0.52, measured).
-                    "n_adv_train": 2000, "n_adv_test": 1000, "n_calib": 500,
-                    # 5 epochs at batch 128 leave D at chance (AUC 0.50-0.53, measured); 64 gives
-                    # it twice the steps
-                    "d_batch_size": 64,
-                    # C&W at lr 0.1 oscillated (mean l_2 0.52 on 100 test images, converged
-                    # 0.21); at 0.01 the same 3 x 60 steps give 0.25 (measured, on the grid)
-                    "cw_lr": 0.01},
-        "imagenette": {"f_train_size": 9469, "f_epochs": 15, "f_batch_size": 32, "f_lr": 1e-4,
-                       "f_augment": True, "image_size": 32, "f_fc_units": 512,
-                       "n_adv_train": 1000, "n_adv_test": 500, "n_calib": 200, "n_val": 300,
-                       "d_epochs": 5, "d_lr": 1e-4, "d_batch_size": 64,
-                       "attacks": ["fgsm", "iter_linf", "iter_l2"],
-                       "eps_multipliers": [0.5, 1.0, 2.0]},
     },
     "paper": {
         **_COMMON,
@@ -145,39 +114,35 @@ PRESETS = {
         "iter_steps": 20, "n_calib": 1000, "n_val": 2000,
         "adaptive_n": 1000, "adaptive_steps": 200, "adaptive_restarts": 5,
         "adaptive_anneal_steps": 150,
-        "mnist": {"f_train_size": 60000, "f_epochs": 10, "f_batch_size": 128, "f_lr": 1e-3,
-                  "n_adv_train": 58000, "n_adv_test": 9000, "d_epochs": 10, "d_lr": 1e-4,
-                  "d_batch_size": 128},
-        "cifar10": {"f_train_size": 50000, "f_epochs": 100, "f_batch_size": 128, "f_lr": 1e-4,
-                    "n_adv_train": 48000, "n_adv_test": 9000, "d_epochs": 5, "d_lr": 1e-4,
-                    "d_batch_size": 128},
-        "imagenet10": {"f_train_size": 10000, "f_epochs": 100, "f_batch_size": 32,
-                       "f_lr": 1e-3, "image_size": 224, "n_adv_train": 9000,
-                       "n_val": 1000, "n_adv_test": 500, "d_epochs": 100, "d_lr": 1e-4, "d_batch_size": 32,
-                       "attacks": ["fgsm", "iter_linf", "iter_l2"], "eps_multipliers": [0.5, 1.0, 2.0]},
-        "imagenette": {"f_train_size": 9469, "f_epochs": 100, "f_batch_size": 32,
-                       "f_lr": 1e-3, "image_size": 224, "n_adv_train": 8469,
-                       "n_val": 1000, "n_adv_test": 500, "d_epochs": 100, "d_lr": 1e-4, "d_batch_size": 32,
-                       "attacks": ["fgsm", "iter_linf", "iter_l2"], "eps_multipliers": [0.5, 1.0, 2.0]},
     },
 }
 
+# A preset: the shared values, and each data set's entries (advsal.datasets) under its name.
+PRESETS = {preset: {**shared, **{ds: dataset_spec(ds).presets[preset] for ds in DATASETS
+                                 if preset in dataset_spec(ds).presets}}
+           for preset, shared in _SHARED.items()}
+
 # The calibration grid family of each data set (the attacks declare a grid per family).
-GRID_FAMILY = {"mnist": "mnist", "cifar10": "cifar10", "imagenette": "cifar10",
-               "imagenet10": "cifar10"}
+GRID_FAMILY = {ds: dataset_spec(ds).grid_family for ds in DATASETS}
 EPS_GRIDS = {ds: {a: attack_spec(a).eps_grid[fam] for a in EPS_ATTACKS}
              for ds, fam in GRID_FAMILY.items()}
 
-# Numbers printed in the paper, for the tables' "paper" columns.
-PAPER_F_ACCURACY = {"mnist": {"train": 0.9973, "test": 0.9932},
-                    "cifar10": {"train": 0.8389, "test": 0.8132},
-                    "imagenet10": {"train": 0.9182, "test": 0.8983}}
+# Numbers printed in the paper, for the tables' "paper" columns, under the paper's data set
+# names (dataset_spec(ds).paper_as says which applies).
+PAPER_F_ACCURACY = {ds: dataset_spec(ds).paper_f_accuracy for ds in DATASETS
+                    if dataset_spec(ds).paper_f_accuracy}
 PAPER_TABLE2 = {  # attack -> (f(x_test), f(x_adv), D(x_test), D(x_adv)), from each attack's spec
     ds: {a: attack_spec(a).paper_table2[ds] for a in ATTACKS if ds in attack_spec(a).paper_table2}
-    for ds in ("mnist", "cifar10", "imagenet10")}
+    for ds in PAPER_F_ACCURACY}
 
-_DATASETS = ("mnist", "cifar10", "imagenette", "imagenet10")
-_DATASET_KEYS = set(_DATASETS)
+
+def paper_values(table: dict, dataset: str) -> dict:
+    """``table``'s entry for ``dataset``: the paper's numbers for the data set they apply to
+    (Imagenette takes the paper's ImageNet subset), ``{}`` where the paper has none."""
+    return table.get(dataset_spec(dataset).paper_as, {})
+
+
+_DATASET_KEYS = set(DATASETS)
 
 
 def _choice(name, value, allowed):
@@ -187,12 +152,10 @@ def _choice(name, value, allowed):
 
 def resolve_params(dataset: str, preset: str = "quick", **overrides) -> dict:
     """Flat parameter dict for ``dataset`` at ``preset``, with ``overrides``."""
-    _choice("dataset", dataset, _DATASETS)
+    _choice("dataset", dataset, DATASETS)
     _choice("preset", preset, tuple(PRESETS))
     base = PRESETS[preset]
     ds_entry = base.get(dataset)
-    if ds_entry is None and dataset == "imagenet10":
-        ds_entry = base.get("imagenette", {})
     if ds_entry is None:
         raise ValueError(f"preset={preset!r} has no entry for dataset={dataset!r}; presets "
                          f"with it: {[p for p in PRESETS if dataset in PRESETS[p]]}")

@@ -30,12 +30,11 @@ import sys
 import time
 from pathlib import Path
 
+from .datasets import DATASETS
 from .paths import repo_root, resolve_dirs
 from .presets import PRESETS
 
 __all__ = ["main", "run_study", "notebooks"]
-
-DATASETS = ("mnist", "cifar10", "imagenette", "imagenet10")
 
 
 def notebooks(folder=None, only=None):

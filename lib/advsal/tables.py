@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .attacks import attack_spec
-from .presets import PAPER_TABLE2
+from .presets import PAPER_TABLE2, paper_values
 
 __all__ = ["attack_summary", "calibration_table", "table2", "table3", "eps_levels",
            "cross_attack", "threshold_columns", "balanced_ci", "CELL_METRICS"]
@@ -94,7 +94,7 @@ def calibration_table(study, attacks=None):
 def table2(study, attacks=None, features=None, reports=None):
     """Table II for one data set. ``reports`` (attack -> evaluate() dict) may be
     passed to reuse already computed evaluations."""
-    paper = PAPER_TABLE2.get("imagenet10" if study.dataset == "imagenette" else study.dataset, {})
+    paper = paper_values(PAPER_TABLE2, study.dataset)
     rows = []
     for a in attacks or study.params["attacks"]:
         rep = reports[a] if reports and a in reports else study.evaluate(a, features=features)
