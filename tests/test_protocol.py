@@ -130,6 +130,22 @@ def test_quantize_8bit_lands_on_grid_inside_the_budget():
     assert np.abs(quantize_8bit(x, xa) - xa).max() <= 0.5 / 255 + 1e-6   # no budget: nearest
 
 
+@pytest.mark.parametrize("k", range(1, 33))
+def test_grid_budgets_written_to_5_decimals_give_their_whole_steps(k):
+    """The CIFAR-10 grid holds k/255 to 5 decimals (3/255 as 0.01176, 2.9988 steps): the
+    budget is k steps, in NumPy and TensorFlow, never k - 1 (the bug before v2 keys)."""
+    from advsal.attacks import linf_steps, quantize_tf
+
+    eps = round(k / 255, 5)
+    assert linf_steps(eps) == k
+    x = np.zeros((1, 1, 1, 1), np.float32)
+    xa = np.full_like(x, 0.5)
+    assert quantize_8bit(x, xa, linf_eps=eps)[0, 0, 0, 0] == np.float32(k / 255)
+    assert float(quantize_tf(xa, x, np.float32(eps))[0, 0, 0, 0]) == pytest.approx(k / 255)
+    # and the image stays inside the written budget to within the tolerance
+    assert k / 255 - eps <= 2e-3 / 255
+
+
 # ------------------------------------------------------------------ distortion
 def test_distortion_is_over_images_that_fool_f():
     class M:   # a "model" whose logits are the first 3 pixels

@@ -108,15 +108,24 @@ class Study:
                                   len(te))):
             if need > have:
                 raise ValueError(f"{name}={need} exceeds the {have} images available")
-        return {"f_train": np.sort(tr[:p["f_train_size"]]),
-                "adv_train": tr[:p["n_adv_train"]],
-                "val": tr[p["n_adv_train"]:p["n_adv_train"] + p["n_val"]],
-                "test": te[:p["n_adv_test"]],
-                "calib": te[p["n_adv_test"]:p["n_adv_test"] + p["n_calib"]]}
+        end = p["n_adv_train"] + p["n_val"]
+        out = {"f_train": np.sort(tr[:p["f_train_size"]]),
+               "adv_train": tr[:p["n_adv_train"]],
+               "val": tr[p["n_adv_train"]:end],
+               "test": te[:p["n_adv_test"]],
+               "calib": te[p["n_adv_test"]:p["n_adv_test"] + p["n_calib"]]}
+        # The peer detectors' clean reference images (advsal.peer_detectors): training
+        # images after the validation slice, so disjoint from every image a detector is
+        # trained, validated or tested on; present only where the training split has room.
+        if end + p["peer_n_ref"] + p["peer_n_fit"] <= len(tr):
+            out["peer_ref"] = tr[end:end + p["peer_n_ref"]]
+            out["peer_fit"] = tr[end + p["peer_n_ref"]:end + p["peer_n_ref"] + p["peer_n_fit"]]
+        return out
 
     def images(self, split):
         """Clean images and labels of a subset: 'train' (detector training), 'val'
-        (detector validation: epoch selection and thresholds), 'test', 'calib'."""
+        (detector validation: epoch selection and thresholds), 'test', 'calib', and the
+        peer detectors' reference images 'peer_ref' and 'peer_fit'."""
         d, s = self.data, self.subsets
         if split in ("train", "val"):
             idx = s["adv_train" if split == "train" else "val"]
@@ -124,8 +133,16 @@ class Study:
         if split in ("test", "calib"):
             idx = s[split]
             return d.x_test[idx], d.y_test[idx]
+        if split in ("peer_ref", "peer_fit"):
+            if split not in s:
+                p = self.params
+                raise ValueError(
+                    f"n_adv_train + n_val + peer_n_ref + peer_n_fit="
+                    f"{p['n_adv_train'] + p['n_val'] + p['peer_n_ref'] + p['peer_n_fit']} "
+                    f"exceeds the {len(d.x_train)} training images; lower peer_n_fit")
+            return d.x_train[s[split]], d.y_train[s[split]]
         raise ValueError(f"split={split!r} is not allowed; allowed: "
-                         "['train', 'val', 'test', 'calib']")
+                         "['train', 'val', 'test', 'calib', 'peer_ref', 'peer_fit']")
 
     # ------------------------------------------------------------ F
     @cached_property
@@ -192,7 +209,7 @@ class Study:
         grid = sorted(p["eps_grid"][attack])
         key = {"stage": "calibration", "f": self.f_key, "attack": attack, "grid": grid,
                "n_calib": p["n_calib"], "target": p["target_accuracy"],
-               **self._attack_params(attack), "seed": p["seed"], **self._quant_key(),
+               **self._attack_params(attack), "seed": p["seed"], **self._quant_key(attack),
                **({"search": "prefix-scan"} if spec.scan else {})}
 
         def compute():
@@ -236,10 +253,13 @@ class Study:
     def eps(self, attack):
         return self.calibration(attack)["eps"]
 
-    def _quant_key(self, quantize=None):
-        # float images keep the keys they had before quantisation existed
+    def _quant_key(self, attack, quantize=None):
+        # float images keep the keys they had before quantisation existed; l_inf budgets
+        # are read in whole steps with a tolerance (advsal.attacks.linf_steps) since v2
         q = quantize or self.params["adv_quantize"]
-        return {} if q == "float" else {"quantize": q}
+        if q == "float":
+            return {}
+        return {"quantize": q, **({"linf_steps": 2} if atk.attack_spec(attack).linf_ball else {})}
 
     def _quantize(self, attack, x, x_adv, eps):
         if self.params["adv_quantize"] == "float":
@@ -253,7 +273,7 @@ class Study:
              "calib": p["n_calib"]}[split]
         return {"stage": "adversarial", "f": self.f_key, "attack": attack,
                 "eps": None if eps is None else float(eps), "split": split, "n": n,
-                **self._attack_params(attack), "seed": p["seed"], **self._quant_key(quantize)}
+                **self._attack_params(attack), "seed": p["seed"], **self._quant_key(attack, quantize)}
 
     def adversarial(self, attack, split, eps=None):
         """Adversarial versions of a subset: dict with ``x_adv``, ``pred_adv``,
@@ -331,26 +351,35 @@ class Study:
         s = self.saliency(split, attack, eps) if spec.uses_saliency else None
         return features_np(kind, self.classifier(), x, s)
 
+    def training_key(self, attack, eps):
+        """What fixes any detector's training data: F, the attack and its budget, the
+        training subset (seed, size) and which adversarial images count as positives."""
+        p = self.params
+        return {"f": self.f_key, "attack": attack, "eps": None if eps is None else float(eps),
+                "n_adv_train": p["n_adv_train"], **self._attack_params(attack),
+                "seed": p["seed"], **self._quant_key(attack), "train_positives": p["train_positives"]}
+
     def detector_key(self, attack, eps, kind):
         """Cache key of the detector trained on ``attack`` at ``eps`` with input ``kind``."""
         p = self.params
-        return {"stage": "detector", "f": self.f_key, "attack": attack,
-                "eps": None if eps is None else float(eps), "features": kind,
+        return {"stage": "detector", **self.training_key(attack, eps), "features": kind,
                 "saliency_norm": p["saliency_norm"] if "saliency" in kind else None,
-                "n_adv_train": p["n_adv_train"], "d_epochs": p["d_epochs"], "d_lr": p["d_lr"],
-                "d_batch_size": p["d_batch_size"], **self._attack_params(attack),
-                "seed": p["seed"], **self._quant_key(),
-                "train_positives": p["train_positives"], "d_select": p["d_select"],
+                "d_epochs": p["d_epochs"], "d_lr": p["d_lr"], "d_batch_size": p["d_batch_size"],
+                "d_select": p["d_select"],
                 **({"n_val": p["n_val"]} if p["d_select"] == "val_loss" else {})}
+
+    def positives(self, attack, eps, split):
+        """Which adversarial images of a split count as a detector's positives: all of
+        them, or (``train_positives="fooled"``) those fooling F (:meth:`fooled_mask`)."""
+        if self.params["train_positives"] == "fooled":
+            return self.fooled_mask(attack, eps, split)
+        return np.ones(len(self.images(split)[0]), bool)
 
     def _labelled_set(self, kind, split, attack, eps):
         """Detector inputs of a split: every clean image (label 0) and the adversarial
-        versions that count as positives (label 1): all of them, or, with
-        ``train_positives="fooled"``, those that fool F (:meth:`fooled_mask`)."""
+        versions that count as positives (label 1, :meth:`positives`)."""
         xc = self.features(kind, split)
-        xa = self.features(kind, split, attack, eps)
-        if self.params["train_positives"] == "fooled":
-            xa = xa[self.fooled_mask(attack, eps, split)]
+        xa = self.features(kind, split, attack, eps)[self.positives(attack, eps, split)]
         return np.concatenate([xc, xa]), np.r_[np.zeros(len(xc)), np.ones(len(xa))]
 
     def detector(self, attack, eps=None, features=None):

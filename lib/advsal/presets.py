@@ -18,6 +18,7 @@ from .attacks import (attack_defaults, attack_names, attack_spec, budget_attacks
                       validate_params)
 from .datasets import DATASETS, dataset_spec
 from .detector_inputs import KINDS
+from .peer_detectors import peer_names
 
 __all__ = ["PRESETS", "ATTACKS", "EPS_ATTACKS", "SALIENCY_NORMS", "resolve_params",
            "PAPER_TABLE2", "PAPER_F_ACCURACY", "GRID_FAMILY", "paper_values"]
@@ -53,6 +54,15 @@ _COMMON = {
     # Beyond the paper (notebooks 07 and 08): baseline detectors and adaptive attacks.
     "baseline_features": ["image", "saliency", "first_layer", "image+saliency"],
     "baseline_attacks": None,            # attacks with baseline detectors (None: all of `attacks`)
+    # Peer detectors (notebook 07, advsal.peer_detectors): fitted on D's training images,
+    # hyperparameters chosen on the validation slice.
+    "peer_detectors": ["lid", "mahalanobis", "kd"],
+    "peer_attacks": None,                # attacks with peer detectors (None: all of `attacks`)
+    "peer_n_ref": 100,                   # LID's clean reference images (Ma et al.: minibatch 100)
+    "peer_n_fit": 5000,                  # clean images of the Gaussians (Mahalanobis) and KD
+    "lid_ks": [10, 20, 40],              # LID's neighbours, chosen on validation
+    "mahalanobis_noise": [0.0, 0.001, 0.002, 0.005],   # input preprocessing magnitudes
+    "kd_bandwidths": [0.1, 0.3, 1.0],    # KD bandwidth, times the median feature distance
     "adaptive_det_attack": "iter_linf",   # detectors under attack are trained on this attack
     "adaptive_n": 200,                   # first n test images attacked
     "adaptive_steps": 50,                # PGD steps per restart
@@ -81,6 +91,8 @@ _SHARED = {   # preset -> the values every data set shares (advsal.datasets adds
         "iter_steps": 5,
         "jsma_pairs": False,
         "baseline_attacks": ["iter_linf", "cw_l2"],   # a subset, so the tests see it honoured
+        "peer_attacks": ["iter_linf"], "peer_n_ref": 50, "peer_n_fit": 500,
+        "lid_ks": [5, 10, 20], "mahalanobis_noise": [0.0, 0.002],
         "eps_multipliers": [0.5, 1.0, 2.0],
         "adaptive_eps_multipliers": [1.0, 2.0], "adaptive_thresholds": ["logit0", "val5"],
         "adaptive_n": 32, "adaptive_steps": 10, "adaptive_restarts": 2,
@@ -170,11 +182,12 @@ def resolve_params(dataset: str, preset: str = "quick", **overrides) -> dict:
         if value is not None:
             params[key] = value
     params["dataset"], params["preset"] = dataset, preset
-    if overrides.get("baseline_attacks") is None:
-        # The preset's choice, kept to the attacks this run has (all of them if none is left),
-        # so that overriding `attacks` alone never trips the check below.
-        chosen = [a for a in params["baseline_attacks"] or [] if a in params["attacks"]]
-        params["baseline_attacks"] = chosen or list(params["attacks"])
+    for key in ("baseline_attacks", "peer_attacks"):
+        if overrides.get(key) is None:
+            # The preset's choice, kept to the attacks this run has (all of them if none is
+            # left), so that overriding `attacks` alone never trips the check below.
+            chosen = [a for a in params[key] or [] if a in params["attacks"]]
+            params[key] = chosen or list(params["attacks"])
     validate(params)
     return params
 
@@ -183,8 +196,24 @@ def validate(params: dict):
     """Check values; raise ``ValueError`` naming the parameter and what is allowed."""
     for a in params["attacks"]:
         _choice("attack", a, ATTACKS)
-    for a in params["baseline_attacks"]:
-        _choice("baseline_attacks item", a, params["attacks"])
+    for key in ("baseline_attacks", "peer_attacks"):
+        for a in params[key]:
+            _choice(f"{key} item", a, params["attacks"])
+    for name in params["peer_detectors"]:
+        _choice("peer_detectors item", name, peer_names())
+    for key, smallest in (("lid_ks", 1), ("peer_n_ref", 2), ("peer_n_fit", 10)):
+        values = params[key] if isinstance(params[key], list) else [params[key]]
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < smallest
+                             for v in values):
+            raise ValueError(f"{key}={params[key]!r} must be integers >= {smallest}")
+    if max(params["lid_ks"]) >= params["peer_n_ref"]:
+        raise ValueError(f"lid_ks={params['lid_ks']} must stay below "
+                         f"peer_n_ref={params['peer_n_ref']}")
+    for key, low in (("mahalanobis_noise", 0.0), ("kd_bandwidths", 1e-9)):
+        v = params[key]
+        if not isinstance(v, list) or not v or any(
+                isinstance(a, bool) or not isinstance(a, (int, float)) or a < low for a in v):
+            raise ValueError(f"{key}={v!r} must be a non-empty list of numbers >= {low:g}")
     _choice("saliency_norm", params["saliency_norm"], SALIENCY_NORMS)
     _choice("detector_features", params["detector_features"], DETECTOR_FEATURES)
     _choice("adv_quantize", params["adv_quantize"], ADV_QUANTIZE)

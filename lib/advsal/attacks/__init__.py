@@ -33,7 +33,7 @@ against a plain eager transcription).
 """
 from .spec import (NON_NEGATIVE, NORMS, POSITIVE, AttackSpec, attack_defaults, attack_names,
                    attack_spec, budget_attacks, check_eps, register, validate_params)
-from .common import predict, quantize_8bit, quantize_tf, random_targets
+from .common import linf_steps, predict, quantize_8bit, quantize_tf, random_targets
 # Registration order is the order of the tables' rows.
 from .fgsm import fgsm
 from .iterative import iterative
@@ -44,6 +44,7 @@ from .deepfool import deepfool
 from .driver import attack_stats, craft
 
 __all__ = ["AttackSpec", "attack_defaults", "attack_names", "attack_spec", "budget_attacks",
-           "check_eps", "register", "validate_params", "POSITIVE", "NON_NEGATIVE", "NORMS", "predict", "quantize_8bit", "quantize_tf",
+           "check_eps", "register", "validate_params", "POSITIVE", "NON_NEGATIVE", "NORMS",
+           "predict", "quantize_8bit", "quantize_tf", "linf_steps",
            "random_targets", "fgsm", "iterative", "jsma", "jsma_accuracy_curve", "jsma_pool",
            "cw_l2", "iter_l1", "deepfool", "attack_stats", "craft"]

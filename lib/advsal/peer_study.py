@@ -1,0 +1,119 @@
+"""The peer detectors (:mod:`advsal.peer_detectors`) on a study's protocol, and
+the comparison table of notebook 07.
+
+Each peer is fitted on the images D trains on (clean detector-training images
+and the adversarial versions that count as positives), its hyperparameter is
+chosen on the validation slice, its thresholds are set on the clean validation
+images, and it is scored on the same test images as D. Its scores are cached
+under a key of everything they depend on, like every other stage.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .metrics import detection_report
+from .peer_detectors import LITERATURE, fit_peer, peer_spec
+from .tables import threshold_columns
+
+__all__ = ["peer_key", "peer_scores", "evaluate_peer", "comparison_table", "literature_table"]
+
+
+def peer_key(study, name, attack, eps):
+    """Cache key of peer ``name`` fitted on ``attack`` at ``eps``."""
+    spec, p = peer_spec(name), study.params
+    return {"stage": "peer", "peer": name, **study.training_key(attack, eps),
+            "n_val": p["n_val"], **{k: p[k] for k in spec.params}, "version": 1}
+
+
+def peer_scores(study, name, attack, eps=None) -> dict:
+    """Logits of peer ``name`` (fitted on ``attack`` at ``eps``, calibrated when None)
+    on the clean validation images and on the clean and adversarial test images,
+    with the hyperparameter chosen on validation."""
+    spec = peer_spec(name)
+    eps = study.budget(attack, eps)
+
+    def compute():
+        p = study.params
+        t0 = time.perf_counter()
+        x_ref, y_ref = study.images("peer_ref" if spec.reference == "ref" else "peer_fit")
+        train, val = [(study.images(s)[0],
+                       study.adversarial(attack, s, eps)["x_adv"][study.positives(attack, eps, s)])
+                      for s in ("train", "val")]
+        fitted = fit_peer(name, study.classifier(), x_ref, y_ref, train, val, p[spec.hyper],
+                          batch_size=p["attack_batch_size"], seed=p["seed"])
+        candidates = list(p[spec.hyper])
+        return {"val_clean": fitted.score(val[0]),
+                "test_clean": fitted.score(study.images("test")[0]),
+                "test_adv": fitted.score(study.adversarial(attack, "test", eps)["x_adv"]),
+                "candidates": np.asarray(candidates, np.float64),
+                "val_auc": np.asarray([fitted.val_auc[c] for c in candidates], np.float64),
+                "chosen": np.asarray(fitted.index),
+                "seconds": np.asarray(time.perf_counter() - t0)}
+
+    return study.cached("peer", peer_key(study, name, attack, eps), compute)
+
+
+def evaluate_peer(study, name, attack, eps=None) -> dict:
+    """Detection report of peer ``name`` on ``attack``'s test images (those fooling F),
+    as :meth:`advsal.pipeline.Study.evaluate` reports D; ``hyper`` is the chosen
+    candidate."""
+    eps = study.budget(attack, eps)
+    s = peer_scores(study, name, attack, eps)
+    sa = s["test_adv"][study.fooled_mask(attack, eps)]
+    rep = detection_report(s["test_clean"], sa, scores_val_clean=s["val_clean"])
+    rep["hyper"] = float(s["candidates"][int(s["chosen"])])
+    return rep
+
+
+def _row(attack, detector, kind, eps, rep):
+    return {"attack": attack, "detector": detector, "kind": kind, "eps": eps,
+            **threshold_columns(rep), "AUC 95% CI": rep["auc_ci"],
+            "n_clean": rep["n_clean"], "n_adv (fooled F)": rep["n_adv"]}
+
+
+def comparison_table(study, attacks=None, peers=None, kinds=None) -> pd.DataFrame:
+    """One row per (attack, detector): the paper's D, the input baselines trained for
+    that attack (``baseline_attacks``) and the peers; balanced accuracy at logit 0,
+    AUC (with Hanley-McNeil 95 % interval), TPR and test FPR at the validation
+    thresholds. ``kind`` says which family a detector belongs to."""
+    p = study.params
+    attacks = attacks or p["peer_attacks"]
+    peers = p["peer_detectors"] if peers is None else peers
+    kinds = kinds or p["baseline_features"]
+    rows = []
+    for a in attacks:
+        eps = study.eps(a)
+        rows.append(_row(a, p["detector_features"], "paper's D", eps, study.evaluate(a)))
+        if a in p["baseline_attacks"]:
+            rows += [_row(a, k, "input baseline", eps, study.evaluate(a, features=k))
+                     for k in kinds if k != p["detector_features"]]
+        for name in peers:
+            rep = evaluate_peer(study, name, a)
+            rows.append({**_row(a, name, "peer", eps, rep), "hyperparameter": rep["hyper"]})
+    return pd.DataFrame(rows).set_index("attack")
+
+
+def literature_table(study, peers=None) -> pd.DataFrame:
+    """Ours beside the published peer numbers (:data:`LITERATURE`) where the data set and
+    attack match, at the published epsilon: our D and peers trained and tested at it."""
+    p = study.params
+    peers = p["peer_detectors"] if peers is None else peers
+    rows = []
+    for ref in LITERATURE:
+        if ref["dataset"] != study.dataset or ref["attack"] not in p["attacks"]:
+            continue
+        a, eps = ref["attack"], study.budget(ref["attack"], ref["eps"])
+        ours = (evaluate_peer(study, ref["detector"], a, eps) if ref["detector"] in peers
+                else None)
+        d = study.evaluate(a, det_eps=eps, test_eps=eps)
+        rows.append({"attack": a, "eps": eps, "detector": ref["detector"],
+                     "published TPR": ref["tpr"], "published FPR": ref["fpr"],
+                     "published as": ref.get("note", ref["detector"]),
+                     "our TPR@val5%": None if ours is None else ours["at"]["val5"]["tpr"],
+                     "our test FPR@val5%": None if ours is None else 1 - ours["at"]["val5"]["tnr"],
+                     "our D TPR@val5%": d["at"]["val5"]["tpr"],
+                     "our D test FPR@val5%": 1 - d["at"]["val5"]["tnr"]})
+    return pd.DataFrame(rows)
