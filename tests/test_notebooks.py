@@ -110,6 +110,13 @@ def test_beyond_the_paper_tables(smoke_run):
     p = resolve_params("mnist", "smoke")
     assert list(dict.fromkeys(base["attack"])) == p["baseline_attacks"] != p["attacks"]
     assert len(base) == len(p["baseline_attacks"]) * len(p["baseline_features"])
+    # one row per attack and detector: D, the baselines trained for it, every peer
+    det = pd.read_csv(root / "figures" / "detectors_mnist.csv")
+    assert list(dict.fromkeys(det["attack"])) == p["peer_attacks"]
+    peers = det[det["kind"] == "peer"]
+    assert sorted(peers["detector"]) == sorted(p["peer_detectors"] * len(p["peer_attacks"]))
+    assert det["AUC"].between(0, 1).all() and (root / "figures" / "detectors_mnist.png").exists()
+    assert peers["hyperparameter"].notna().all()
     adaptive = pd.read_csv(root / "figures" / "adaptive_mnist.csv")
     rates = adaptive.select_dtypes("number")
     rate_cols = ["rate", "ci_low", "ci_high"]

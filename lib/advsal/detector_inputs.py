@@ -47,7 +47,7 @@ def first_layer_model(f):
 
     def make():
         conv1 = next(layer for layer in f.layers if isinstance(layer, keras.layers.Conv2D))
-        return keras.Model(f.inputs, conv1.output)
+        return keras.Model(f.inputs[0], conv1.output)
     return per_model(f, "first_layer", make)
 
 

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 __all__ = ["wilson_interval", "roc_curve", "roc_auc", "tpr_at_fpr", "threshold_at_fpr",
-           "rates_at", "detection_report", "across_seeds", "t_interval",
+           "rates_at", "detection_report", "auc_interval", "across_seeds", "t_interval",
            "VAL_FPRS", "THRESHOLD_NAMES"]
 
 VAL_FPRS = {"val5": 0.05, "val1": 0.01}   # threshold name -> clean-validation FPR it is set at
@@ -94,12 +94,25 @@ def rates_at(scores_clean, scores_adv, threshold):
             "tn": tn, "tp": tp}
 
 
+def auc_interval(auc, n_pos, n_neg, z=1.959963984540054):
+    """95 % interval of a ROC AUC from ``n_pos`` positives and ``n_neg`` negatives, with
+    the standard error of Hanley and McNeil (1982, Radiology 143:29), clipped to [0, 1]."""
+    if not n_pos or not n_neg or math.isnan(auc):
+        return (float("nan"), float("nan"))
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc)
+           + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg)
+    half = z * math.sqrt(max(var, 0.0))
+    return (max(0.0, auc - half), min(1.0, auc + half))
+
+
 def detection_report(scores_clean, scores_adv, threshold=0.0, scores_val_clean=None):
     """Detector metrics on test scores.
 
     Top-level ``tnr`` (D(x_test)), ``tpr`` (D(x_adv)), ``accuracy`` and
     ``balanced_accuracy`` are at ``threshold`` (logit 0 by default), with Wilson
-    95 % intervals; ``auc`` is threshold-free. With ``scores_val_clean`` (the
+    95 % intervals; ``auc`` is threshold-free (``auc_ci``: :func:`auc_interval`).
+    With ``scores_val_clean`` (the
     detector's scores on clean validation images), ``at`` also holds the rates at
     the thresholds ``val5`` and ``val1`` set on them (:data:`VAL_FPRS`); the
     realised test FPR there is ``1 - tnr``.
@@ -112,6 +125,7 @@ def detection_report(scores_clean, scores_adv, threshold=0.0, scores_val_clean=N
            "balanced_accuracy": base["balanced_accuracy"],
            "accuracy": (base["tn"] + base["tp"]) / max(len(sc) + len(sa), 1),
            "auc": roc_auc(labels, scores), "tpr_at_5fpr": tpr_at_fpr(labels, scores, 0.05),
+           "auc_ci": auc_interval(roc_auc(labels, scores), len(sa), len(sc)),
            "tnr_ci": base["tnr_ci"], "tpr_ci": base["tpr_ci"],
            "accuracy_ci": wilson_interval(base["tn"] + base["tp"], len(sc) + len(sa)),
            "at": {"logit0": base}}

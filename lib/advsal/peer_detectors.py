@@ -73,7 +73,7 @@ def probe_layers(f):
 def _activation_model(f):
     import keras
     return per_model(f, "peer_activations", lambda: keras.Model(
-        f.inputs, [layer.output for layer in probe_layers(f)]))
+        f.inputs[0], [layer.output for layer in probe_layers(f)]))
 
 
 def _flat(h):
@@ -162,8 +162,11 @@ def _build_kd(f, x_fit, y_fit, multipliers, batch_size):
     model = _activation_model(f)
     hidden = len(probe_layers(f)) - 2                  # the last hidden layer, before the logits
     z_fit = _layer_outputs(model, x_fit, _flat, batch_size)[hidden]
-    classes = np.unique(y_fit)
-    pts = [tf.constant(z_fit[y_fit == c]) for c in classes]
+    n_classes = int(f.output_shape[-1])
+    missing = sorted(set(range(n_classes)) - set(np.unique(y_fit).tolist()))
+    if missing:
+        raise ValueError(f"kd: no fit images of classes {missing}; raise peer_n_fit")
+    pts = [tf.constant(z_fit[y_fit == c]) for c in range(n_classes)]
     sample = z_fit[: min(len(z_fit), 1000)]
     d = np.sqrt(np.asarray(_sq_dist(tf.constant(sample), tf.constant(sample))))
     median = float(np.median(d[np.triu_indices(len(sample), 1)]))

@@ -69,8 +69,12 @@ def evaluate_peer(study, name, attack, eps=None) -> dict:
 
 
 def _row(attack, detector, kind, eps, rep):
-    return {"attack": attack, "detector": detector, "kind": kind, "eps": eps,
-            **threshold_columns(rep), "AUC 95% CI": rep["auc_ci"],
+    cols = {}
+    for k, v in threshold_columns(rep).items():
+        cols[k] = v
+        if k == "AUC":
+            cols["AUC 95% CI"] = rep["auc_ci"]
+    return {"attack": attack, "detector": detector, "kind": kind, "eps": eps, **cols,
             "n_clean": rep["n_clean"], "n_adv (fooled F)": rep["n_adv"]}
 
 

@@ -142,3 +142,32 @@ def plot_rate_curves(df, x, y, group, lo=None, hi=None, title="", xlabel="", yla
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
+
+
+def plot_detector_comparison(table, metric="AUC", ci_col="AUC 95% CI", title=""):
+    """Grouped bars: one group per attack, one bar per detector, with its interval."""
+    attacks = list(dict.fromkeys(table.index))
+    detectors = list(dict.fromkeys(table["detector"]))
+    width = 0.8 / len(detectors)
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(attacks) * len(detectors) / 3), 3.6))
+    for j, det in enumerate(detectors):
+        rows = table[table["detector"] == det]
+        xs, ys, lo, hi = [], [], [], []
+        for i, a in enumerate(attacks):
+            if a in rows.index:
+                r = rows.loc[[a]].iloc[0]
+                xs.append(i + (j - (len(detectors) - 1) / 2) * width)
+                ys.append(r[metric])
+                lo.append(r[metric] - r[ci_col][0])
+                hi.append(r[ci_col][1] - r[metric])
+        ax.bar(xs, ys, width, yerr=[lo, hi], capsize=2, label=det)
+    ax.set_xticks(range(len(attacks)), [ATTACK_LABELS.get(a, a) for a in attacks], fontsize=8)
+    ax.axhline(0.5, color="k", lw=0.8, ls=":")
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=7, ncol=min(len(detectors), 4), loc="upper center",
+              bbox_to_anchor=(0.5, -0.1), frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -232,3 +232,23 @@ def adaptive_verdict(adaptive: pd.DataFrame, eq10: pd.DataFrame, clean_pass: dic
         head = (f"**At threshold {threshold}, mixed**: the adaptive attacker gets through on part "
                 "of the images; see the rates above.")
     return head, lines
+
+
+def peer_comparison(table: pd.DataFrame, ours: str, kind_col="kind") -> list[str]:
+    """Per attack of a detector comparison (:func:`advsal.peer_study.comparison_table`):
+    the best detector by AUC, and the paper's D (``ours``) against the best peer by
+    AUC, a direction claimed only where the intervals separate."""
+    lines = []
+    for attack, rows in table.groupby(level=0, sort=False):
+        rows = rows.reset_index(drop=True)
+        peers, d = rows[rows[kind_col] == "peer"], rows[rows["detector"] == ours]
+        if rows["AUC"].isna().all() or peers.empty or d.empty:
+            continue
+        best = rows.loc[rows["AUC"].idxmax()]
+        p = peers.loc[peers["AUC"].idxmax()] if peers["AUC"].notna().any() else peers.iloc[0]
+        d = d.iloc[0]
+        cmp = compare(f"the paper's D ({ours})", d["AUC"], d["AUC 95% CI"],
+                      f"the best peer ({p['detector']})", p["AUC"], p["AUC 95% CI"])
+        lines.append(f"- **{attack}**: best AUC {best['AUC']:.3f} by `{best['detector']}`; "
+                     f"AUC: {cmp}.")
+    return lines

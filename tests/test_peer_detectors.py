@@ -1,0 +1,88 @@
+"""The peer detectors (LID, Mahalanobis, KD) separate what they should, fail at chance
+where nothing differs, score each image on its own, and fit the study's protocol."""
+import numpy as np
+import pytest
+
+from advsal.metrics import auc_interval, roc_auc
+from advsal.peer_detectors import fit_peer, peer_names
+
+CANDIDATES = {"lid": [5, 10], "mahalanobis": [0.0, 0.002], "kd": [0.3, 1.0]}
+
+
+@pytest.fixture(scope="module")
+def tiny_f():
+    import keras
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 1))
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(8, activation="relu")(h)
+    return keras.Model(inputs, keras.layers.Dense(3)(h))
+
+
+def _images(rng, n, centre):
+    return np.clip(rng.normal(centre, 0.08, (n, 6, 6, 1)), 0, 1).astype(np.float32)
+
+
+def _fit(name, f, adv_centre, seed=0):
+    rng = np.random.default_rng(seed)
+    ref, y_ref = _images(rng, 300, 0.3), rng.integers(0, 3, 300)
+    train = (_images(rng, 200, 0.3), _images(rng, 200, adv_centre))
+    val = (_images(rng, 100, 0.3), _images(rng, 100, adv_centre))
+    test = (_images(rng, 200, 0.3), _images(rng, 200, adv_centre))
+    peer = fit_peer(name, f, ref[:60] if name == "lid" else ref, y_ref[:60] if name == "lid"
+                    else y_ref, train, val, CANDIDATES[name], batch_size=64)
+    sc, sa = peer.score(test[0]), peer.score(test[1])
+    return peer, test, roc_auc(np.r_[np.zeros(len(sc)), np.ones(len(sa))], np.r_[sc, sa])
+
+
+@pytest.mark.parametrize("name", peer_names())
+def test_peer_separates_shifted_activations(tiny_f, name):
+    peer, _, auc = _fit(name, tiny_f, adv_centre=0.7)
+    assert auc > 0.95, f"{name}: AUC {auc:.3f} on well-separated inputs"
+    assert peer.hyper in CANDIDATES[name] and set(peer.val_auc) == set(CANDIDATES[name])
+
+
+@pytest.mark.parametrize("name", peer_names())
+def test_peer_is_at_chance_on_identical_distributions(tiny_f, name):
+    _, _, auc = _fit(name, tiny_f, adv_centre=0.3)
+    lo, hi = auc_interval(0.5, 200, 200)
+    assert lo < auc < hi, f"{name}: AUC {auc:.3f} where clean and 'adversarial' are alike"
+
+
+@pytest.mark.parametrize("name", peer_names())
+def test_peer_scores_each_image_on_its_own(tiny_f, name):
+    """No leak through batch composition: shuffling (and splitting) the test images
+    permutes their scores, clean and adversarial scored together or apart."""
+    peer, (xc, xa), _ = _fit(name, tiny_f, adv_centre=0.7)
+    together = peer.score(np.concatenate([xc, xa]))
+    order = np.random.default_rng(1).permutation(len(together))
+    shuffled = peer.score(np.concatenate([xc, xa])[order])
+    np.testing.assert_allclose(shuffled, together[order], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.r_[peer.score(xc), peer.score(xa)], together, rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_lid_needs_more_reference_images_than_neighbours(tiny_f):
+    x = np.zeros((10, 6, 6, 1), np.float32)
+    with pytest.raises(ValueError, match="peer_n_ref"):
+        fit_peer("lid", tiny_f, x, np.zeros(10), (x, x), (x, x), [20])
+
+
+def test_unknown_peer_names_the_allowed_ones(tiny_f):
+    with pytest.raises(ValueError, match="'nss'.*lid.*mahalanobis.*kd"):
+        fit_peer("nss", tiny_f, None, None, None, None, [1])
+
+
+def test_auc_interval_covers_the_true_auc():
+    """Two normal score distributions one standard deviation apart have AUC
+    Phi(1 / sqrt 2) = 0.7602; the 95 % interval covers it in about 95 % of draws."""
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(400):
+        neg, pos = rng.normal(0, 1, 100), rng.normal(1, 1, 100)
+        auc = roc_auc(np.r_[np.zeros(100), np.ones(100)], np.r_[neg, pos])
+        lo, hi = auc_interval(auc, 100, 100)
+        covered += lo <= 0.76025 <= hi
+    assert 0.91 <= covered / 400 <= 0.99
+    assert auc_interval(1.0, 50, 50) == (1.0, 1.0)
