@@ -123,3 +123,7 @@ def test_beyond_the_paper_tables(smoke_run):
     assert ((rates[rate_cols] >= 0) & (rates[rate_cols] <= 1)).all().all()
     assert (adaptive["ci_low"] <= adaptive["rate"]).all() and (adaptive["rate"] <= adaptive["ci_high"]).all()
     assert (root / "figures" / "adaptive_mnist.png").exists()
+    # the strongest peer under the same attacker, at every budget and attacked threshold
+    ap = pd.read_csv(root / "figures" / "adaptive_peer_mnist.csv")
+    assert ap["rate"].between(0, 1).all() and set(ap["threshold"]) == set(p["adaptive_thresholds"])
+    assert ap["attack"].str.contains(r"\(adaptive\)").any()

@@ -86,3 +86,28 @@ def test_auc_interval_covers_the_true_auc():
         covered += lo <= 0.76025 <= hi
     assert 0.91 <= covered / 400 <= 0.99
     assert auc_interval(1.0, 50, 50) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("name", peer_names())
+def test_peer_rebuilt_from_its_parameters_scores_the_same(tiny_f, name):
+    """What the cache keeps (candidate and linear parameters) rebuilds the same detector,
+    and its differentiable logit (the adaptive attack's) equals its score."""
+    import tensorflow as tf
+
+    from advsal.peer_detectors import rebuild_peer
+
+    peer, (xc, xa), _ = _fit(name, tiny_f, adv_centre=0.7)
+    rng = np.random.default_rng(0)      # the reference _fit used
+    ref, y_ref = _images(rng, 300, 0.3), rng.integers(0, 3, 300)
+    n = 60 if name == "lid" else 300
+    again = rebuild_peer(name, tiny_f, ref[:n], y_ref[:n], peer.hyper, peer.linear(), 64)
+    x = np.concatenate([xc, xa])
+    np.testing.assert_allclose(again.score(x), peer.score(x), rtol=1e-4, atol=1e-4)
+    xt = tf.constant(x[:16])
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logit = again.logit_tf(xt)
+        total = tf.reduce_sum(logit)
+    np.testing.assert_allclose(logit.numpy(), peer.score(x[:16]), rtol=1e-4, atol=1e-4)
+    grad = tape.gradient(total, xt).numpy()
+    assert np.isfinite(grad).all() and np.abs(grad).sum() > 0

@@ -27,7 +27,9 @@ almost everywhere: a gradient attack sees nothing through the saliency channel
   image the first iterate that succeeds on the **real** (ReLU) F and D is kept
   (F wrong and D logit <= the defender's threshold, checked on the iterate
   quantised to the 8-bit grid when ``quantize``, so the kept image is one an
-  image file could hold). ``d=None`` attacks the undefended F.
+  image file could hold). ``d=None`` attacks the undefended F; a peer detector
+  (:mod:`advsal.peer_detectors`, which scores images through its differentiable
+  ``logit_tf``) is attacked through its own gradient in place of D's.
 * :func:`evaluate_system` - the verdict of the real F and D on given images,
   computed with the pipeline's own feature code (never the surrogate).
 * :func:`surrogate_error` - how far the surrogate saliency is from F's.
@@ -235,6 +237,8 @@ def evaluate_system(f, d, x_adv, y, kind="image+saliency", norm="maxabs", batch_
     fooled = pred != np.asarray(y)
     if d is None:
         logit = np.full(len(x_adv), -np.inf, np.float32)
+    elif _image_detector(d):
+        logit = d.score(x_adv)
     else:
         s = saliency(f, x_adv, norm) if input_kind(kind).uses_saliency else None
         feats = features_np(kind, f, x_adv, s)
@@ -351,9 +355,16 @@ def _make_step(f, d, kind, norm, mode, kappa, quantize):
                                          bool(quantize)))
 
 
+def _image_detector(d):
+    """Whether ``d`` scores images itself (a peer detector with a differentiable
+    ``logit_tf``, :mod:`advsal.peer_detectors`) rather than D's input features."""
+    return d is not None and hasattr(d, "logit_tf")
+
+
 def _build_step(f, d, kind, norm, mode, kappa, quantize):
     n_classes = int(f.output_shape[-1])
-    uses_saliency = d is not None and "saliency" in kind
+    on_images = _image_detector(d)
+    uses_saliency = d is not None and not on_images and "saliency" in kind
     surrogate = uses_saliency and mode == "full"
 
     def verdict(xa, x0, y, eps, thr):
@@ -363,8 +374,8 @@ def _build_step(f, d, kind, norm, mode, kappa, quantize):
         fooled = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(y, tf.int32)
         if d is None:
             return xq, fooled
-        dl = d(detector_features(f, xq, kind, norm, None, tf.argmax(z, 1)),
-               training=False)[:, 0]
+        dl = d.logit_tf(xq) if on_images else d(
+            detector_features(f, xq, kind, norm, None, tf.argmax(z, 1)), training=False)[:, 0]
         return xq, fooled & (dl <= thr)
 
     @tf.function(reduce_retracing=True)
@@ -375,7 +386,9 @@ def _build_step(f, d, kind, norm, mode, kappa, quantize):
             z = f(xa, training=False)
             margin = _margin(z, onehot)
             loss = tf.maximum(margin, -kappa)
-            if d is not None:
+            if on_images:
+                loss = loss + lam * tf.maximum(d.logit_tf(xa) - thr, -kappa)
+            elif d is not None:
                 cls = tf.stop_gradient(tf.argmax(z, 1))
                 feats = detector_features(f, xa, kind, norm, beta if surrogate else None, cls,
                                           stop_saliency=uses_saliency and not surrogate)

@@ -19,6 +19,7 @@ from .pipeline import Study
 
 __all__ = ["study_thresholds", "rates_at_thresholds", "study_second_round", "study_adaptive",
            "attacked_images", "eq10_table", "adaptive_table", "adaptive_eps_grid",
+           "study_adaptive_peer", "peer_adaptive_table",
            "ADAPTIVE_VARIANTS", "TRANSFER_KINDS"]
 
 
@@ -124,46 +125,119 @@ def study_adaptive(study, kind, eps, mode="full", det_attack=None, n=None, steps
     its value is returned as ``threshold``."""
     p = study.params
     det_attack = det_attack or p["adaptive_det_attack"]
-    n = int(n or p["adaptive_n"])
-    steps = int(steps or p["adaptive_steps"])
-    restarts = int(restarts or p["adaptive_restarts"])
-    step_ratio = float(step_ratio or p["adaptive_step_ratio"])
-    lambdas = [float(v) for v in (lambdas or p["adaptive_lambdas"])]
-    betas = [float(v) for v in (betas or p["adaptive_betas"])]
-    anneal_steps = int(anneal_steps or p["adaptive_anneal_steps"])
-    kappa = float(kappa if kappa is not None else p["adaptive_kappa"])
     det_eps = study.budget(det_attack)
-    # Budgets beyond the largest bounded one (the "unbounded" sanity point) keep that
-    # budget's step size: steps of 10 % of an unbounded budget jump straight to
-    # saturated images, which the first-layer detector flags (measured: 0 % at
-    # eps = 1 against 100 % at eps = 0.3 on MNIST with proportional steps).
-    step_size = step_ratio * min(float(eps), det_eps * max(p["adaptive_eps_multipliers"]))
+    st = _adaptive_settings(study, det_eps, eps, n=n, steps=steps, restarts=restarts,
+                            step_ratio=step_ratio, lambdas=lambdas, betas=betas,
+                            anneal_steps=anneal_steps, kappa=kappa)
     thr = _threshold_value(study, kind, det_attack, threshold)
     key = {"stage": "adaptive", "version": ADAPTIVE_VERSION, "f": study.f_key,
            "detector": None if kind is None else study.detector_key(det_attack, det_eps, kind),
-           "eps": float(eps), "mode": mode if kind is not None else "undefended",
-           "steps": steps, "restarts": restarts, "step_ratio": step_ratio,
-           "step_size": step_size, "lambdas": lambdas,
-           "betas": betas, "anneal_steps": anneal_steps, "kappa": kappa, "n": n,
+           "eps": float(eps), "mode": mode if kind is not None else "undefended", **st,
            "saliency_norm": p["saliency_norm"], "seed": p["seed"], "threshold": float(thr),
            "quantize": p["adv_quantize"]}
 
     def compute():
-        f = study.classifier()
         d = None if kind is None else study.detector(det_attack, det_eps, kind)
-        x, y, _ = attacked_images(study, n)
-        out = adaptive_attack(f, d, x, y, float(eps), kind or "image", p["saliency_norm"],
-                              steps, restarts, step_size, lambdas, betas,
-                              anneal_steps, mode, kappa, p["seed"], batch_size,
-                              threshold=thr, quantize=p["adv_quantize"] == "8bit")
-        res = evaluate_system(f, d, out["x_adv"], y, kind or "image", p["saliency_norm"],
-                              threshold=thr)
-        pred_clean = evaluate_system(f, None, x, y)["pred"]
-        return {"x_adv": out["x_adv"], "y": y, "pred_clean": pred_clean,
-                "found": out["success"], "first_step": out["first_step"],
-                "threshold": np.float64(thr), **res}
+        return _run_adaptive(study, d, kind or "image", eps, mode, st, thr, batch_size)
 
     return study.cached("adaptive", key, compute)
+
+
+def _adaptive_settings(study, det_eps, eps, **given) -> dict:
+    """The adaptive attack's settings: ``given`` where not None, else the
+    ``adaptive_*`` parameters; with its step size (all part of its cache key)."""
+    p = study.params
+    st = {k: given.get(k) if given.get(k) is not None else p[f"adaptive_{k}"]
+          for k in ("n", "steps", "restarts", "step_ratio", "lambdas", "betas",
+                    "anneal_steps", "kappa")}
+    st = {"n": int(st["n"]), "steps": int(st["steps"]), "restarts": int(st["restarts"]),
+          "step_ratio": float(st["step_ratio"]), "lambdas": [float(v) for v in st["lambdas"]],
+          "betas": [float(v) for v in st["betas"]], "anneal_steps": int(st["anneal_steps"]),
+          "kappa": float(st["kappa"])}
+    # Budgets beyond the largest bounded one (the "unbounded" sanity point) keep that
+    # budget's step size: steps of 10 % of an unbounded budget jump straight to
+    # saturated images, which the first-layer detector flags (measured: 0 % at
+    # eps = 1 against 100 % at eps = 0.3 on MNIST with proportional steps).
+    st["step_size"] = st["step_ratio"] * min(float(eps),
+                                             det_eps * max(p["adaptive_eps_multipliers"]))
+    return st
+
+
+def _run_adaptive(study, d, kind, eps, mode, st, thr, batch_size=64) -> dict:
+    """:func:`advsal.adaptive.adaptive_attack` with settings ``st`` against F and ``d``
+    on the attacked test images, judged by the real networks."""
+    p = study.params
+    f = study.classifier()
+    x, y, _ = attacked_images(study, st["n"])
+    out = adaptive_attack(f, d, x, y, float(eps), kind, p["saliency_norm"], st["steps"],
+                          st["restarts"], st["step_size"], st["lambdas"], st["betas"],
+                          st["anneal_steps"], mode, st["kappa"], p["seed"], batch_size,
+                          threshold=thr, quantize=p["adv_quantize"] == "8bit")
+    res = evaluate_system(f, d, out["x_adv"], y, kind, p["saliency_norm"], threshold=thr)
+    pred_clean = evaluate_system(f, None, x, y)["pred"]
+    return {"x_adv": out["x_adv"], "y": y, "pred_clean": pred_clean, "found": out["success"],
+            "first_step": out["first_step"], "threshold": np.float64(thr), **res}
+
+
+def study_adaptive_peer(study, name, eps, det_attack=None, threshold="logit0", batch_size=64):
+    """The adaptive attack of :func:`study_adaptive` against F and peer detector ``name``
+    (fitted on ``det_attack``), through the peer's own gradient (no surrogate is
+    needed: its score is differentiable in the image). Cached."""
+    from .peer_study import peer_key, peer_thresholds, study_peer
+
+    p = study.params
+    det_attack = det_attack or p["adaptive_det_attack"]
+    det_eps = study.budget(det_attack)
+    st = _adaptive_settings(study, det_eps, eps)
+    thresholds = peer_thresholds(study, name, det_attack)
+    if threshold not in thresholds:
+        raise ValueError(f"threshold={threshold!r} is not allowed; allowed: {list(thresholds)}")
+    thr = thresholds[threshold]
+    key = {"stage": "adaptive_peer", "version": ADAPTIVE_VERSION,
+           "peer": peer_key(study, name, det_attack, det_eps), "eps": float(eps), **st,
+           "seed": p["seed"], "threshold": float(thr), "quantize": p["adv_quantize"]}
+
+    def compute():
+        d = study_peer(study, name, det_attack, det_eps)
+        return _run_adaptive(study, d, "image", eps, "full", st, thr, batch_size)
+
+    return study.cached("adaptive_peer", key, compute)
+
+
+def peer_adaptive_table(study: Study, name: str, eps0: float, ok, log=print) -> pd.DataFrame:
+    """The adaptive attack against peer ``name`` at every budget of
+    :func:`adaptive_eps_grid` and each of the defender's thresholds, beside the
+    non-adaptive reference (the detector-training attack's own images at that budget,
+    scored by the peer); rates over the images in ``ok``, as :func:`adaptive_table`."""
+    from .peer_study import peer_thresholds, study_peer
+
+    p = study.params
+    det_attack, names = p["adaptive_det_attack"], p["adaptive_thresholds"]
+    x, y, _ = attacked_images(study)
+    peer = study_peer(study, name, det_attack)
+    thresholds = peer_thresholds(study, name, det_attack)
+    rows = []
+    for eps in adaptive_eps_grid(study, eps0):
+        for t in names:
+            t0 = time.perf_counter()
+            res = study_adaptive_peer(study, name, eps, threshold=t)
+            r = rates_at_thresholds(res, {t: float(res["threshold"])}, ok)[t]
+            rows.append(_rate_row(eps, eps0, f"{name} (adaptive)", t, r, res, ok))
+            if log:
+                log(f"eps={eps:.4g} {name} (adaptive) {t:6s} {r['rate']:.3f} "
+                    f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] ({time.perf_counter() - t0:.1f} s)")
+        xa = study.adversarial(det_attack, "test", eps)["x_adv"][:len(x)]
+        res = evaluate_system(study.classifier(), peer, xa, y)
+        for t, r in rates_at_thresholds(res, {k: thresholds[k] for k in names}, ok).items():
+            rows.append(_rate_row(eps, eps0, f"{name} (non-adaptive {det_attack})", t, r, res, ok))
+    return pd.DataFrame(rows).set_index("attack")
+
+
+def _rate_row(eps, eps0, label, t, r, res, ok):
+    return {"eps": eps, "eps / calibrated": eps / eps0, "attack": label, "threshold": t,
+            "rate": r["rate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+            "k/n": f"{r['k']}/{r['n']}", "among fooled": r["among_fooled"],
+            "F fooled": float(res["fooled_f"][ok].mean())}
 
 
 def eq10_table(study: Study, eps0: float, ok) -> pd.DataFrame:
@@ -216,10 +290,7 @@ def adaptive_table(study: Study, eps0: float, ok, thresholds: dict, log=print) -
     x, y, _ = attacked_images(study)
 
     def row(eps, label, t, r, res):
-        return {"eps": eps, "eps / calibrated": eps / eps0, "attack": label, "threshold": t,
-                "rate": r["rate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                "k/n": f"{r['k']}/{r['n']}", "among fooled": r["among_fooled"],
-                "F fooled": float(res["fooled_f"][ok].mean())}
+        return _rate_row(eps, eps0, label, t, r, res, ok)
 
     rows = []
     for eps in adaptive_eps_grid(study, eps0):

@@ -47,7 +47,7 @@ import tensorflow as tf
 from .batches import map_batches, per_model
 from .metrics import roc_auc
 
-__all__ = ["PeerSpec", "PEERS", "peer_spec", "peer_names", "fit_peer", "FittedPeer",
+__all__ = ["PeerSpec", "PEERS", "peer_spec", "peer_names", "fit_peer", "rebuild_peer", "FittedPeer",
            "probe_layers", "LITERATURE"]
 
 
@@ -57,7 +57,7 @@ class PeerSpec:
     label: str
     reference: str      # its clean reference images: "ref" (LID) or "fit" (Gaussians, densities)
     hyper: str          # the preset parameter listing its candidate hyperparameters
-    build: Callable     # (f, x_reference, y_reference, candidates, batch_size) -> raw(x)
+    build: Callable     # (f, x_reference, y_reference, candidates, batch_size) -> raw_tf(x)
     citation: str
     params: tuple = field(default=())   # preset parameters its results depend on
 
@@ -95,6 +95,7 @@ def _sq_dist(a, b):
 def _build_lid(f, x_ref, y_ref, ks, batch_size):
     model = _activation_model(f)
     ref = [tf.constant(a) for a in _layer_outputs(model, x_ref, _flat, batch_size)]
+    ks = [int(k) for k in ks]
     kmax = max(ks)
     if kmax >= len(x_ref):
         raise ValueError(f"lid_ks={list(ks)} needs peer_n_ref > {kmax}; got {len(x_ref)}")
@@ -113,7 +114,7 @@ def _build_lid(f, x_ref, y_ref, ks, batch_size):
             out.append(tf.stack(per_k, axis=1))                   # (B, H)
         return tf.stack(out, axis=2)                              # (B, H, layers)
 
-    return lambda x: map_batches(batch_lids, x, batch_size)
+    return batch_lids
 
 
 def _layer_outputs(model, x, transform, batch_size):
@@ -154,7 +155,7 @@ def _build_mahalanobis(f, x_fit, y_fit, noises, batch_size):
             out.append(tf.stack(per_noise, axis=1))
         return tf.stack(out, axis=2)
 
-    return lambda x: map_batches(lambda b: batch_scores(tf.constant(b)), x, batch_size)
+    return batch_scores
 
 
 # ---------------------------------------------------------------- KD
@@ -184,7 +185,7 @@ def _build_kd(f, x_fit, y_fit, multipliers, batch_size):
         dens = tf.gather(tf.stack(per_class, axis=1), pred, axis=1, batch_dims=1)
         return -dens[:, :, None]                         # low density: adversarial
 
-    return lambda x: map_batches(lambda b: batch_density(tf.constant(b)), x, batch_size)
+    return batch_density
 
 
 _SPECS = (
@@ -211,28 +212,53 @@ def peer_spec(name: str) -> PeerSpec:
 # ---------------------------------------------------------------- fitting
 @dataclass
 class FittedPeer:
+    """A fitted peer: its features at the chosen candidate, standardised, then a linear
+    logit. ``score`` (NumPy, batched) and ``logit_tf`` (TensorFlow, differentiable, for
+    the adaptive attack) compute the same function."""
     name: str
-    hyper: object                 # the chosen candidate
+    hyper: float                  # the chosen candidate
     val_auc: dict                 # candidate -> validation AUC
-    raw: Callable = field(repr=False)
-    index: int = 0
-    model: object = field(default=None, repr=False)   # scaler + logistic regression
+    raw_tf: Callable = field(repr=False)   # images -> (B, candidates, features)
+    index: int                    # the chosen candidate's position in raw_tf's output
+    mean: np.ndarray = field(repr=False)
+    scale: np.ndarray = field(repr=False)
+    coef: np.ndarray = field(repr=False)
+    intercept: float = 0.0
+    batch_size: int = 256
+
+    def logit_tf(self, x):
+        feats = self.raw_tf(x)[:, self.index, :]
+        z = (feats - tf.constant(self.mean, tf.float32)) / tf.constant(self.scale, tf.float32)
+        return tf.linalg.matvec(z, tf.constant(self.coef, tf.float32)) + self.intercept
 
     def score(self, x) -> np.ndarray:
         """Logits (above 0: adversarial) of images ``x``, each scored on its own."""
         x = np.asarray(x, np.float32)
         if len(x) == 0:
             return np.zeros(0, np.float32)
-        return self.model.decision_function(self.raw(x)[:, self.index, :]).astype(np.float32)
+        return map_batches(lambda b: self.logit_tf(tf.constant(b)), x, self.batch_size)
+
+    def linear(self) -> dict:
+        """The fitted parameters, as arrays (to cache and rebuild with :func:`rebuild_peer`)."""
+        return {"mean": self.mean, "scale": self.scale, "coef": self.coef,
+                "intercept": np.asarray(self.intercept)}
 
 
 def _logistic(features, labels, seed):
+    """Standardised features, then a logistic regression (scikit-learn)."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)
-                         ).fit(features, labels)
+    scaler = StandardScaler().fit(features)
+    lr = LogisticRegression(max_iter=2000, random_state=seed).fit(
+        scaler.transform(features), labels)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    return (scaler.mean_.astype(np.float32), scale.astype(np.float32),
+            lr.coef_[0].astype(np.float32), float(lr.intercept_[0]))
+
+
+def _raw(raw_tf, x, batch_size):
+    return map_batches(lambda b: raw_tf(tf.constant(b)), np.asarray(x, np.float32), batch_size)
 
 
 def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_size=256,
@@ -245,27 +271,37 @@ def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_si
     The candidate hyperparameter with the highest validation AUC is kept.
     """
     spec = peer_spec(name)
-    candidates = list(candidates)
+    candidates = [float(c) for c in candidates]
     if not candidates:
         raise ValueError(f"{spec.hyper} is empty; give at least one candidate")
-    raw = spec.build(f, np.asarray(x_reference, np.float32), np.asarray(y_reference),
-                     candidates, batch_size)
     (xc, xa), (vc, va) = train, val
     if len(xa) == 0 or len(va) == 0:
         raise ValueError(f"{name}: no adversarial images to fit on (train {len(xa)}, "
                          f"val {len(va)})")
-    feats = np.concatenate([raw(np.asarray(xc, np.float32)), raw(np.asarray(xa, np.float32))])
-    vfeats = np.concatenate([raw(np.asarray(vc, np.float32)), raw(np.asarray(va, np.float32))])
+    raw_tf = spec.build(f, np.asarray(x_reference, np.float32), np.asarray(y_reference),
+                        candidates, batch_size)
+    feats = np.concatenate([_raw(raw_tf, xc, batch_size), _raw(raw_tf, xa, batch_size)])
+    vfeats = np.concatenate([_raw(raw_tf, vc, batch_size), _raw(raw_tf, va, batch_size)])
     labels = np.r_[np.zeros(len(xc)), np.ones(len(xa))]
     vlabels = np.r_[np.zeros(len(vc)), np.ones(len(va))]
-    aucs, models = {}, []
+    aucs, fits = {}, []
     for i, c in enumerate(candidates):
-        m = _logistic(feats[:, i, :], labels, seed)
-        aucs[c] = roc_auc(vlabels, m.decision_function(vfeats[:, i, :]))
-        models.append(m)
-    best = int(np.nanargmax([aucs[c] for c in candidates])) if not all(
-        np.isnan(v) for v in aucs.values()) else 0
-    return FittedPeer(name, candidates[best], aucs, raw, best, models[best])
+        mean, scale, coef, b = _logistic(feats[:, i, :], labels, seed)
+        aucs[c] = roc_auc(vlabels, ((vfeats[:, i, :] - mean) / scale) @ coef + b)
+        fits.append((mean, scale, coef, b))
+    finite = [c for c in candidates if not np.isnan(aucs[c])]
+    best = candidates.index(max(finite, key=aucs.get)) if finite else 0
+    return FittedPeer(name, candidates[best], aucs, raw_tf, best, *fits[best],
+                      batch_size=batch_size)
+
+
+def rebuild_peer(name, f, x_reference, y_reference, hyper, linear, batch_size=256):
+    """The peer fitted earlier, from its reference images, its chosen candidate and
+    its :meth:`FittedPeer.linear` parameters (no refitting)."""
+    raw_tf = peer_spec(name).build(f, np.asarray(x_reference, np.float32),
+                                   np.asarray(y_reference), [float(hyper)], batch_size)
+    return FittedPeer(name, float(hyper), {}, raw_tf, 0, linear["mean"], linear["scale"],
+                      linear["coef"], float(linear["intercept"]), batch_size)
 
 
 # ---------------------------------------------------------------- published numbers

@@ -14,18 +14,20 @@ import time
 import numpy as np
 import pandas as pd
 
-from .metrics import detection_report
-from .peer_detectors import LITERATURE, fit_peer, peer_spec
+from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
+from .peer_detectors import LITERATURE, fit_peer, peer_spec, rebuild_peer
 from .tables import threshold_columns
 
-__all__ = ["peer_key", "peer_scores", "evaluate_peer", "comparison_table", "literature_table"]
+__all__ = ["peer_key", "peer_scores", "study_peer", "strongest_peer", "peer_thresholds",
+           "evaluate_peer",
+           "comparison_table", "literature_table"]
 
 
 def peer_key(study, name, attack, eps):
     """Cache key of peer ``name`` fitted on ``attack`` at ``eps``."""
     spec, p = peer_spec(name), study.params
     return {"stage": "peer", "peer": name, **study.training_key(attack, eps),
-            "n_val": p["n_val"], **{k: p[k] for k in spec.params}, "version": 1}
+            "n_val": p["n_val"], **{k: p[k] for k in spec.params}, "version": 2}
 
 
 def peer_scores(study, name, attack, eps=None) -> dict:
@@ -38,22 +40,58 @@ def peer_scores(study, name, attack, eps=None) -> dict:
     def compute():
         p = study.params
         t0 = time.perf_counter()
-        x_ref, y_ref = study.images("peer_ref" if spec.reference == "ref" else "peer_fit")
+        x_ref, y_ref = _reference(study, spec)
         train, val = [(study.images(s)[0],
                        study.adversarial(attack, s, eps)["x_adv"][study.positives(attack, eps, s)])
                       for s in ("train", "val")]
         fitted = fit_peer(name, study.classifier(), x_ref, y_ref, train, val, p[spec.hyper],
                           batch_size=p["attack_batch_size"], seed=p["seed"])
-        candidates = list(p[spec.hyper])
+        candidates = [float(c) for c in p[spec.hyper]]
         return {"val_clean": fitted.score(val[0]),
                 "test_clean": fitted.score(study.images("test")[0]),
                 "test_adv": fitted.score(study.adversarial(attack, "test", eps)["x_adv"]),
                 "candidates": np.asarray(candidates, np.float64),
                 "val_auc": np.asarray([fitted.val_auc[c] for c in candidates], np.float64),
-                "chosen": np.asarray(fitted.index),
+                "chosen": np.asarray(fitted.index), **fitted.linear(),
                 "seconds": np.asarray(time.perf_counter() - t0)}
 
     return study.cached("peer", peer_key(study, name, attack, eps), compute)
+
+
+def _reference(study, spec):
+    return study.images("peer_ref" if spec.reference == "ref" else "peer_fit")
+
+
+def study_peer(study, name, attack, eps=None):
+    """Peer ``name`` as fitted by :func:`peer_scores` (rebuilt from the cache, not
+    refitted): a :class:`advsal.peer_detectors.FittedPeer` whose ``score`` and
+    differentiable ``logit_tf`` the adaptive attack uses."""
+    p = study.params
+    s = peer_scores(study, name, attack, eps)
+    x_ref, y_ref = _reference(study, peer_spec(name))
+    return rebuild_peer(name, study.classifier(), x_ref, y_ref,
+                        float(s["candidates"][int(s["chosen"])]), s,
+                        batch_size=p["attack_batch_size"])
+
+
+def peer_thresholds(study, name, attack, eps=None) -> dict:
+    """The decision thresholds of peer ``name`` (name -> logit), set as D's are
+    (:meth:`advsal.pipeline.Study.thresholds`): logit 0, and those flagging 5 % and
+    1 % of the clean validation images."""
+    sv = peer_scores(study, name, attack, eps)["val_clean"]
+    return {"logit0": 0.0, **{n: threshold_at_fpr(sv, f) for n, f in VAL_FPRS.items()}}
+
+
+def strongest_peer(study, attack, peers=None) -> str:
+    """The peer with the highest validation AUC on ``attack`` (test images unused)."""
+    peers = study.params["peer_detectors"] if peers is None else peers
+    if not peers:
+        raise ValueError("peer_detectors is empty; name at least one peer")
+
+    def val_auc(name):
+        s = peer_scores(study, name, attack)
+        return float(s["val_auc"][int(s["chosen"])])
+    return max(peers, key=val_auc)
 
 
 def evaluate_peer(study, name, attack, eps=None) -> dict:

@@ -252,3 +252,15 @@ def peer_comparison(table: pd.DataFrame, ours: str, kind_col="kind") -> list[str
         lines.append(f"- **{attack}**: best AUC {best['AUC']:.3f} by `{best['detector']}`; "
                      f"AUC: {cmp}.")
     return lines
+
+
+def at_training_budget(adaptive: pd.DataFrame, label: str) -> list[str]:
+    """For the rows ``label`` of an adaptive table: at the budget the detector was
+    trained at (``eps / calibrated`` = 1), per threshold, the attacker's rate with its
+    interval and whether the defence falls, holds or is mixed (:func:`defence_status`)."""
+    rows = adaptive.loc[[label]] if label in adaptive.index else adaptive.iloc[:0]
+    rows = rows[np.isclose(rows["eps / calibrated"].astype(float), 1.0)]
+    return [f"- `{label}` at eps {r['eps']:.4g}, threshold {r['threshold']}: "
+            f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] of the images fool F and "
+            f"pass: defence **{defence_status(r['ci_low'], r['ci_high'])}**"
+            for _, r in rows.iterrows()]
