@@ -14,11 +14,11 @@ TABLE2_COLUMNS = ["eps", "f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "bala
                  "n_clean", "n_adv (fooled F)", "paper D(x_test)", "paper D(x_adv)"]
 
 
-# Every notebook on MNIST; on CIFAR-10 and Imagenette the path to Table II (their own
-# data loaders and networks, three channels); notebooks 05-08 are the same code for every
+# Every notebook on MNIST; on CIFAR-10 the path to Table II (its own data loader and
+# network, three channels), on Imagenette F and the attacks (its image-folder loader and
+# VGG16-F; VGG16-D is built in test_registry); notebooks 05-08 are the same code for every
 # data set (05 names its table Table IV on the ImageNet-level sets). Keeps CI short.
-NOTEBOOKS = {"mnist": None, "cifar10": ["01", "02", "03", "04"],
-             "imagenette": ["01", "02", "03", "04"]}
+NOTEBOOKS = {"mnist": None, "cifar10": ["01", "02", "03", "04"], "imagenette": ["01", "02"]}
 
 
 @pytest.fixture(scope="module", params=list(NOTEBOOKS))
@@ -32,8 +32,14 @@ def smoke_run(request, tmp_path_factory, data_dir):
     return request.param, root
 
 
+def _needs_table2(dataset):
+    if "04" not in (NOTEBOOKS[dataset] or ["04"]):
+        pytest.skip(f"notebook 04 (Table II) is not run on {dataset} in CI")
+
+
 def test_table2_has_expected_rows_columns_and_values(smoke_run):
     dataset, root = smoke_run
+    _needs_table2(dataset)
     t2 = pd.read_csv(root / "figures" / f"table2_{dataset}.csv", index_col=0)
     assert list(t2.index) == resolve_params(dataset, "smoke")["attacks"]
     for col in TABLE2_COLUMNS:
@@ -93,6 +99,7 @@ def test_table2_rederived_from_artefacts(smoke_run, data_dir):
     from advsal.tables import table2
 
     dataset, root = smoke_run
+    _needs_table2(dataset)
     study = Study(dataset, "smoke", data_dir=data_dir, artefact_dir=root / "artefacts",
                   progress=False)
     again = table2(study)

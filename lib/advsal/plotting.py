@@ -29,14 +29,6 @@ def show_image(ax, img, title=None):
         ax.set_title(title, fontsize=8)
 
 
-def _show_saliency(ax, s):
-    s = np.asarray(s)
-    m = np.abs(s).sum(-1) if s.shape[-1] > 1 else np.abs(s[..., 0])
-    ax.imshow(m / max(m.max(), 1e-12), cmap="gray", vmin=0, vmax=1)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def plot_training_curve(history, title, paper_test=None):
     fig, ax = plt.subplots(figsize=(5, 3.2))
     epochs = np.arange(1, len(history["accuracy"]) + 1)
@@ -66,20 +58,47 @@ def plot_adversarial_rows(x, advs: dict, n=6, labels=None):
     return fig
 
 
-def plot_fig1(x, x_adv, s, s_adv, n=4, title=None):
-    """Fig. 1: per sample a four-grid, top clean | FGSM image, bottom their saliency
-    (absolute value summed over channels)."""
-    fig, axes = plt.subplots(2, 2 * n, figsize=(1.5 * 2 * n, 3.2))
-    for k in range(n):
-        show_image(axes[0, 2 * k], x[k], "clean" if k == 0 else None)
-        show_image(axes[0, 2 * k + 1], x_adv[k], "FGSM" if k == 0 else None)
-        _show_saliency(axes[1, 2 * k], s[k])
-        _show_saliency(axes[1, 2 * k + 1], s_adv[k])
-    axes[1, 0].set_ylabel("saliency", fontsize=8)
+def _magnitude(s):
+    s = np.asarray(s)
+    return np.abs(s).sum(-1) if s.shape[-1] > 1 else np.abs(s[..., 0])
+
+
+def plot_fig1(x, x_adv, s, s_adv, labels=None, n=4, title=None, attack="FGSM"):
+    """Fig. 1, with what the reader checks: per sample three columns - the clean image,
+    its ``attack`` version and the perturbation (amplified) - and below each its
+    saliency (absolute value summed over channels). Every saliency map shares one
+    colour scale (colour bars at the right), and the third map of a sample is the
+    adversarial map minus the clean one, so a change in the saliency (or its absence)
+    is visible. ``labels``: per sample ``(clean label, adversarial prediction)``."""
+    mags = [(_magnitude(s[k]), _magnitude(s_adv[k])) for k in range(n)]
+    top = max([1e-12] + [float(m.max()) for pair in mags for m in pair])
+    fig, axes = plt.subplots(2, 3 * n, figsize=(1.25 * 3 * n + 1.0, 3.4), squeeze=False)
+    for k, (m, m_adv) in enumerate(mags):
+        a, b, c = 3 * k, 3 * k + 1, 3 * k + 2
+        clean_label, adv_label = labels[k] if labels is not None else ("", "")
+        show_image(axes[0, a], x[k], f"clean: {clean_label}".rstrip(": "))
+        show_image(axes[0, b], x_adv[k], f"{attack}: {adv_label}".rstrip(": "))
+        delta = np.asarray(x_adv[k], np.float32) - np.asarray(x[k], np.float32)
+        scale = max(float(np.abs(delta).max()), 1e-12)
+        show_image(axes[0, c], 0.5 + 0.5 * delta / scale, f"x_adv - x (x{0.5 / scale:.0f})")
+        mag = axes[1, a].imshow(m, cmap="magma", vmin=0, vmax=top)
+        axes[1, b].imshow(m_adv, cmap="magma", vmin=0, vmax=top)
+        diff = axes[1, c].imshow(m_adv - m, cmap="RdBu_r", vmin=-top, vmax=top)
+        for ax in axes[1, a:c + 1]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[1, c].set_title("adv - clean", fontsize=7)
+    axes[1, 0].set_ylabel("|saliency|", fontsize=8)
     axes[0, 0].set_ylabel("image", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    w = fig.get_figwidth()
+    fig.tight_layout(rect=(0, 0, 1 - 1.0 / w, 1))
+    for i, (im, label) in enumerate(((mag, "|saliency|"), (diff, "adv - clean"))):
+        cax = fig.add_axes((1 - (0.95 - 0.5 * i) / w, 0.08, 0.1 / w, 0.38))
+        bar = fig.colorbar(im, cax=cax)
+        bar.ax.tick_params(labelsize=6)
+        bar.set_label(label, fontsize=6, labelpad=1)
     return fig
 
 

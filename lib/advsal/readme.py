@@ -10,7 +10,8 @@ the README never drifts from the numbers it reports:
 Kinds: ``table2_seeds DATASET`` (across-seed Table II), ``table2 DATASET``
 (one seed), ``fig2_seeds DATASET``, ``fig2 DATASET``, ``adaptive_seeds
 DATASET THRESHOLD``, ``adaptive DATASET THRESHOLD``, ``attacks DATASET``,
-``variants DATASET``, ``baselines DATASET``.
+``variants DATASET``, ``baselines DATASET``, ``detectors DATASET`` (the peer
+comparison), ``adaptive_peer DATASET THRESHOLD``.
 :func:`numbers_not_in_csvs` is the check behind the test that every number
 quoted in the Results section appears in a CSV of ``figures/``.
 """
@@ -132,13 +133,32 @@ def fig2(fig: Path, ds: str) -> str:
             + _md(out))
 
 
-def adaptive(fig: Path, ds: str, threshold: str) -> str:
-    t = pd.read_csv(fig / f"adaptive_{ds}.csv")
+def adaptive(fig: Path, ds: str, threshold: str, stem: str = "adaptive") -> str:
+    t = pd.read_csv(fig / f"{stem}_{ds}.csv")
     t = t[t["threshold"].isin([threshold, "none"])]
     out = _by_budget(t, lambda r: f"{r['rate']:.3f} {_ci(r['ci_low'], r['ci_high'])}")
-    return (f"Share of the attacked test images that fool F and pass D at threshold "
-            f"`{threshold}` (undefended F: fool F), seed 0, Wilson 95 % intervals; source "
-            f"`figures/adaptive_{ds}.csv`.\n\n" + _md(out))
+    return (f"Share of the attacked test images that fool F and pass the detector at "
+            f"threshold `{threshold}` (undefended F: fool F), seed 0, Wilson 95 % intervals; "
+            f"source `figures/{stem}_{ds}.csv`.\n\n" + _md(out))
+
+
+def adaptive_peer(fig: Path, ds: str, threshold: str) -> str:
+    return adaptive(fig, ds, threshold, stem="adaptive_peer")
+
+
+def detectors(fig: Path, ds: str) -> str:
+    t = pd.read_csv(fig / f"detectors_{ds}.csv")
+    out = pd.DataFrame({"attack": t["attack"], "detector": t["detector"], "kind": t["kind"],
+                        "balanced acc": [f"{_num(v)} {_ci_str(c)}" for v, c in
+                                         zip(t["balanced acc"], t["balanced acc 95% CI"])],
+                        "AUC": [f"{_num(v)} {_ci_str(c)}" for v, c in
+                                zip(t["AUC"], t["AUC 95% CI"])],
+                        "TPR@val5%": [f"{_num(v)} {_ci_str(c)}" for v, c in
+                                      zip(t["TPR@val5%"], t["TPR@val5% 95% CI"])],
+                        "test FPR@val5%": t["test FPR@val5%"].map(_num)})
+    return (f"Seed 0; balanced accuracy at logit 0 (Wilson), AUC (Hanley-McNeil) and TPR at "
+            f"the validation 5 % threshold (Wilson), 95 % intervals; source "
+            f"`figures/detectors_{ds}.csv`.\n\n" + _md(out.set_index("attack")))
 
 
 def attacks(fig: Path, ds: str) -> str:
@@ -187,7 +207,8 @@ def baselines(fig: Path, ds: str) -> str:
 
 KINDS = {"table2_seeds": table2_seeds, "table2": table2, "fig2_seeds": fig2_seeds,
          "fig2": fig2, "adaptive_seeds": adaptive_seeds, "adaptive": adaptive,
-         "attacks": attacks, "variants": variants, "baselines": baselines}
+         "attacks": attacks, "variants": variants, "baselines": baselines,
+         "detectors": detectors, "adaptive_peer": adaptive_peer}
 
 
 def render_block(spec: str, figures_dir: Path) -> str:
