@@ -137,21 +137,33 @@ def _build_mahalanobis(f, x_fit, y_fit, noises, batch_size):
         means.append(tf.constant(mu, tf.float32))
         precisions.append(tf.constant(np.linalg.pinv(cov), tf.float32))
 
-    def distances(x, layer):
-        h = _pooled(model(x, training=False)[layer])
-        diff = h[:, None, :] - means[layer][None]
+    # F truncated after each hidden layer: the preprocessing of a layer's score runs F only
+    # that far; the unperturbed scores of every layer come from one full pass.
+    import keras
+    upto = per_model(f, "peer_upto", lambda: [keras.Model(f.inputs[0], layer.output)
+                                              for layer in probe_layers(f)[:hidden]])
+
+    def distances(h, layer):
+        diff = _pooled(h)[:, None, :] - means[layer][None]
         return tf.einsum("ncd,de,nce->nc", diff, precisions[layer], diff)
 
     @tf.function(reduce_retracing=True)
     def batch_scores(x):
+        plain = model(x, training=False)
         out = []
         for layer in range(hidden):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                closest = tf.reduce_sum(tf.reduce_min(distances(x, layer), axis=1))
-            step = tf.sign(tape.gradient(closest, x))
-            per_noise = [-tf.reduce_min(distances(tf.clip_by_value(x - m * step, 0.0, 1.0),
-                                                  layer), axis=1) for m in noises]
+            if any(m != 0 for m in noises):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    closest = tf.reduce_sum(tf.reduce_min(
+                        distances(upto[layer](x, training=False), layer), axis=1))
+                step = tf.sign(tape.gradient(closest, x))
+            per_noise = [
+                -tf.reduce_min(distances(
+                    plain[layer] if m == 0 else
+                    upto[layer](tf.clip_by_value(x - m * step, 0.0, 1.0), training=False),
+                    layer), axis=1)
+                for m in noises]
             out.append(tf.stack(per_noise, axis=1))
         return tf.stack(out, axis=2)
 
