@@ -81,3 +81,14 @@ def test_per_model_objects_follow_the_model_not_its_id():
         per_model(m, "k", lambda m=m: made.append(m) or len(made))
     assert made == [a, b]
     assert map_batches(lambda z: z * 2, np.arange(5), 2).tolist() == [0, 2, 4, 6, 8]
+
+
+def test_store_reports_what_it_reused_and_computed(tmp_path):
+    store = ArtefactStore(tmp_path)
+    store.cached_arrays("attack", {"a": 1}, lambda: {"x": np.zeros(2)})
+    store.cached_arrays("attack", {"a": 1}, lambda: {"x": np.ones(2)})
+    store.cached_arrays("saliency", {"a": 1}, lambda: {"x": np.ones(2)})
+    assert [(s, w) for s, w, _ in store.ledger] == [("attack", "computed"), ("attack", "reused"),
+                                                   ("saliency", "computed")]
+    text = store.summary()
+    assert "reused 1 cached stages (attack 1)" in text and "attack x1 in" in text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -64,6 +65,10 @@ class ArtefactStore:
 
     def __init__(self, root):
         self.root = Path(root)
+        # what this store did: (stage, "reused" | "computed", seconds); a computed stage's
+        # seconds include the upstream stages it computed on the way
+        self.ledger: list[tuple[str, str, float]] = []
+        self._missed: dict[Path, float] = {}
 
     def path(self, stage: str, params: dict, ext: str) -> Path:
         return self.root / stage / f"{make_key(params)}.{ext}"
@@ -122,30 +127,56 @@ class ArtefactStore:
         """
         found = self.load_arrays(stage, params)
         if found is not None:
+            self.ledger.append((stage, "reused", 0.0))
             return found
+        t0 = time.perf_counter()
         result = compute()
         if isinstance(result, tuple):
             result, extra = result
         self.save_arrays(stage, params, result, extra)
+        self.ledger.append((stage, "computed", time.perf_counter() - t0))
         return result
+
+    def summary(self) -> str:
+        """Which stages this store reused and which it computed, with their seconds."""
+        if not self.ledger:
+            return "no cached stage was read or computed"
+        done, reused = {}, {}
+        for stage, what, sec in self.ledger:
+            if what == "computed":
+                n, total = done.get(stage, (0, 0.0))
+                done[stage] = (n + 1, total + sec)
+            else:
+                reused[stage] = reused.get(stage, 0) + 1
+        parts = [f"reused {sum(reused.values())} cached stages"
+                 + (f" ({', '.join(f'{k} {v}' for k, v in reused.items())})" if reused else "")]
+        parts.append("computed " + (", ".join(f"{k} x{n} in {sec:.1f} s"
+                                              for k, (n, sec) in done.items()) or "nothing"))
+        return "; ".join(parts) + ("" if not done else
+                                   " (a stage's seconds include the stages it needed)")
 
     # -- keras models ---------------------------------------------------
     def load_model(self, stage: str, params: dict):
         import keras
 
         path = self.path(stage, params, "keras")
-        if not self._valid(path):
-            return None
-        try:
-            return keras.models.load_model(path, safe_mode=True, compile=False)
-        except Exception as err:  # noqa: BLE001 - any load failure means rebuild
-            warnings.warn(f"model {path} unreadable ({err}); rebuilding",
-                          CorruptArtefactWarning, stacklevel=2)
-            return None
+        if self._valid(path):
+            try:
+                model = keras.models.load_model(path, safe_mode=True, compile=False)
+                self.ledger.append((stage, "reused", 0.0))
+                return model
+            except Exception as err:  # noqa: BLE001 - any load failure means rebuild
+                warnings.warn(f"model {path} unreadable ({err}); rebuilding",
+                              CorruptArtefactWarning, stacklevel=2)
+        self._missed[path] = time.perf_counter()
+        return None
 
     def save_model(self, stage: str, params: dict, model, extra: dict | None = None):
         path = self.path(stage, params, "keras")
         with atomic_path(path) as tmp:
             model.save(tmp)
         self._mark_complete(path, params, extra)
+        start = self._missed.pop(path, None)
+        self.ledger.append((stage, "computed",
+                            0.0 if start is None else time.perf_counter() - start))
         return path

@@ -78,6 +78,10 @@ class Study:
             self._memo[mkey] = self.store.cached_arrays(stage, key, compute)
         return self._memo[mkey]
 
+    def stage_summary(self) -> str:
+        """What this study reused from the cache and what it computed (with seconds)."""
+        return self.store.summary()
+
     def _not_cached(self, stage, key):
         def fail():
             raise StageNotCached(
