@@ -35,6 +35,7 @@ from .datasets import load_dataset
 from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
 from .networks import build_classifier, build_detector
 from .presets import resolve_params
+from .progress import progress_bar
 from .reproducibility import seed_everything
 from .detector_inputs import features_np, input_kind
 from .saliency import saliency
@@ -176,7 +177,7 @@ class Study:
             hist = train_classifier(model, d.x_train[idx], d.y_train[idx], p["f_epochs"],
                                     p["f_lr"], p["f_batch_size"], seed=p["seed"],
                                     augment=p["f_augment"], x_val=d.x_test, y_val=d.y_test,
-                                    verbose=2 if self.progress else 0)
+                                    progress=self.progress)
             info = {"history": hist, "train_seconds": time.perf_counter() - t0,
                     "train_accuracy": accuracy(model, d.x_train[idx], d.y_train[idx]),
                     "test_accuracy": accuracy(model, d.x_test, d.y_test)}
@@ -219,6 +220,9 @@ class Study:
         def compute():
             model, (x, y) = self.classifier(), self.images("calib")
             tried, lo, hi = {}, 0, len(grid) - 1
+            # a binary search over the grid: at most ceil(log2(len)) + 1 attacks
+            bar = progress_bar(1 if spec.scan else int(np.ceil(np.log2(len(grid)))) + 1,
+                               f"calibrating {attack}", "eps", enabled=self.progress)
 
             def acc(i):
                 if i not in tried:
@@ -226,6 +230,8 @@ class Study:
                                       progress=False)
                     xa = self._quantize(attack, x, xa, grid[i])
                     tried[i] = float(np.mean(atk.predict(model, xa).argmax(1) == y))
+                    bar.update(1)
+                    bar.set_postfix(eps=f"{grid[i]:.4g}", f_acc=f"{tried[i]:.3f}")
                 return tried[i]
 
             if spec.scan:   # one run gives F's accuracy at every value of the grid
@@ -243,6 +249,7 @@ class Study:
                     else:
                         lo = mid + 1
                 chosen = lo
+            bar.close()
             pairs = sorted((grid[i], a) for i, a in tried.items())
             return ({"tried": np.array(pairs, np.float64)},
                     {"eps": grid[chosen], "reached": tried[chosen] < p["target_accuracy"]})
@@ -408,7 +415,8 @@ class Study:
             seed_everything(p["seed"])
             model = build_detector(self.dataset, x.shape[1:], fc_units=p["f_fc_units"])
             hist = train_detector(model, x, labels, p["d_epochs"], p["d_lr"],
-                                  p["d_batch_size"], seed=p["seed"], x_val=xv, labels_val=lv)
+                                  p["d_batch_size"], seed=p["seed"], x_val=xv, labels_val=lv,
+                                  progress=self.progress)
             info = {"history": hist, "train_seconds": time.perf_counter() - t0,
                     "n_train_clean": int((labels == 0).sum()),
                     "n_train_adv": int((labels == 1).sum())}

@@ -106,6 +106,7 @@ def _run_one_seed(datasets, preset, output, data_dir, artefact_dir, figures_dir,
     import papermill as pm
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # inherited by the notebook kernels
+    os.environ.setdefault("ADVSAL_PROGRESS", "text")     # bars as text lines in saved notebooks
     data_dir, artefact_dir, figures_dir = resolve_dirs(data_dir, artefact_dir, figures_dir)
     out_root = Path(output) / preset
     rows = []

@@ -13,6 +13,8 @@ import time
 import keras
 import numpy as np
 
+from .progress import EpochBar
+
 __all__ = ["train_classifier", "train_detector", "augment_batch", "accuracy"]
 
 
@@ -30,7 +32,7 @@ def augment_batch(x, rng, max_shift=4):
 
 
 def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val, y_val,
-         verbose, select_on=None):
+         progress, select_on=None, desc="training"):
     """``select_on=(x, y)``: after training, restore the weights of the epoch with
     the lowest loss on that set (model selection on validation data)."""
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[metric])
@@ -45,8 +47,9 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
         xe, ye = x[order], y[order]
         if augment:
             xe = augment_batch(xe, rng)
-        h = model.fit(xe, ye, batch_size=batch_size, epochs=1, shuffle=False,
-                      verbose=verbose)
+        bar = EpochBar(desc, epoch, epochs, -(-len(x) // batch_size), enabled=progress)
+        h = model.fit(xe, ye, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                      callbacks=[bar])
         history["loss"].append(float(h.history["loss"][0]))
         history["accuracy"].append(float(h.history[metric.name][0]))
         history["epoch_seconds"].append(time.perf_counter() - t0)
@@ -66,14 +69,14 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
 
 
 def train_classifier(model, x, y, epochs, lr, batch_size, seed=0, augment=False,
-                     x_val=None, y_val=None, verbose=0):
-    """Train F in place; return its per-epoch history."""
+                     x_val=None, y_val=None, progress=False):
+    """Train F in place; return its per-epoch history. ``progress``: a bar per epoch."""
     return _fit(model, x, y, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 keras.metrics.SparseCategoricalAccuracy(name="accuracy"), epochs, lr,
-                batch_size, seed, augment, x_val, y_val, verbose)
+                batch_size, seed, augment, x_val, y_val, progress, desc="F")
 
 
-def train_detector(model, x, labels, epochs, lr, batch_size, seed=0, verbose=0,
+def train_detector(model, x, labels, epochs, lr, batch_size, seed=0, progress=False,
                    x_val=None, labels_val=None):
     """Train D in place on detector inputs ``x`` and labels (1 = adversarial).
 
@@ -84,7 +87,7 @@ def train_detector(model, x, labels, epochs, lr, batch_size, seed=0, verbose=0,
     select = None if x_val is None else (x_val, np.asarray(labels_val, np.float32))
     return _fit(model, x, labels, keras.losses.BinaryCrossentropy(from_logits=True),
                 keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0), epochs, lr,
-                batch_size, seed, False, None, None, verbose, select_on=select)
+                batch_size, seed, False, None, None, progress, select_on=select, desc="D")
 
 
 def accuracy(model, x, y, batch_size=1024):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from ..batches import map_batches, per_model
 
@@ -79,7 +79,7 @@ def batched(fn, arrays, batch_size, desc, progress=True):
     """Apply ``fn`` to aligned ``arrays`` in fixed-size batches (last one padded)."""
     n = len(arrays[0])
     out = []
-    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress, leave=False)
+    bar = progress_bar(n, desc, "img", enabled=progress)
     for i in range(0, n, batch_size):
         parts = [a[i:i + batch_size] for a in arrays]
         k = len(parts[0])

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
+from ..progress import progress_bar
 
 from . import grids
 from .common import compiled, predict, random_targets
@@ -238,7 +238,7 @@ def jsma_accuracy_curve(model, x, y, gammas, params=None, seed=0):
 
 def _run(model, x, eps, params, seed, progress):
     targets, slots, theta, pairs = _jsma_settings(model, x, params, seed)
-    bar = tqdm(total=len(x), desc="jsma", unit="img", disable=not progress, leave=False)
+    bar = progress_bar(len(x), "jsma", "img", enabled=progress)
     x_adv = jsma_pool(model, x, targets, eps, theta, pairs, slots=slots, progress=bar)
     bar.close()
     return x_adv, {"targets": targets}
