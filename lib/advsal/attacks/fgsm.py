@@ -29,8 +29,11 @@ def fgsm(model, x, eps):
 
 
 def _run(model, x, eps, params, seed, progress):
-    fn = compiled(model, ("fgsm", eps), lambda: lambda a: fgsm(model, a, eps))
-    return batched(fn, [x], int(params["attack_batch_size"]), "fgsm", progress), {}
+    # one traced function per model, epsilon passed as a tensor (calibration tries many)
+    fn = compiled(model, ("fgsm",), lambda: lambda a, e: fgsm(model, a, e))
+    eps_t = tf.constant(eps, tf.float32)
+    return batched(lambda a: fn(a, eps_t), [x], int(params["attack_batch_size"]), "fgsm",
+                   progress), {}
 
 
 SPEC = register(AttackSpec(
