@@ -144,6 +144,8 @@ def test_grid_budgets_written_to_5_decimals_give_their_whole_steps(k):
     assert float(quantize_tf(xa, x, np.float32(eps))[0, 0, 0, 0]) == pytest.approx(k / 255)
     # and the image stays inside the written budget to within the tolerance
     assert k / 255 - eps <= 2e-3 / 255
+    # multiples of a grid value (Table III, adaptive budgets) read as the intended steps
+    assert linf_steps(2 * eps) == 2 * k and linf_steps(0.5 * eps) == k // 2
 
 
 # ------------------------------------------------------------------ distortion

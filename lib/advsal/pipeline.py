@@ -264,13 +264,19 @@ class Study:
     def eps(self, attack):
         return self.calibration(attack)["eps"]
 
-    def _quant_key(self, attack, quantize=None):
-        # float images keep the keys they had before quantisation existed; l_inf budgets
-        # are read in whole steps with a tolerance (advsal.attacks.linf_steps) since v2
+    def _quant_key(self, attack, quantize=None, eps=None):
+        # Float images keep the keys they had before quantisation existed. l_inf budgets
+        # are read in whole steps with a tolerance (advsal.attacks.linf_steps): v2 with
+        # 0.002 step, v3 with 0.01; a budget keeps its v2 key where both read the same
+        # number of steps (every grid value, every MNIST budget), so only the sets v3
+        # changes (2 x 3/255 written to 5 decimals) are rederived.
         q = quantize or self.params["adv_quantize"]
         if q == "float":
             return {}
-        return {"quantize": q, **({"linf_steps": 2} if atk.attack_spec(attack).linf_ball else {})}
+        if not atk.attack_spec(attack).linf_ball:
+            return {"quantize": q}
+        same = eps is None or atk.linf_steps(eps) == atk.linf_steps(eps, atk.STEP_TOLERANCE_V2)
+        return {"quantize": q, "linf_steps": 2 if same else 3}
 
     def _quantize(self, attack, x, x_adv, eps):
         if self.params["adv_quantize"] == "float":
@@ -284,7 +290,8 @@ class Study:
              "calib": p["n_calib"]}[split]
         return {"stage": "adversarial", "f": self.f_key, "attack": attack,
                 "eps": None if eps is None else float(eps), "split": split, "n": n,
-                **self._attack_params(attack), "seed": p["seed"], **self._quant_key(attack, quantize)}
+                **self._attack_params(attack), "seed": p["seed"],
+                **self._quant_key(attack, quantize, eps)}
 
     def adversarial(self, attack, split, eps=None):
         """Adversarial versions of a subset: dict with ``x_adv``, ``pred_adv``,
@@ -368,7 +375,8 @@ class Study:
         p = self.params
         return {"f": self.f_key, "attack": attack, "eps": None if eps is None else float(eps),
                 "n_adv_train": p["n_adv_train"], **self._attack_params(attack),
-                "seed": p["seed"], **self._quant_key(attack), "train_positives": p["train_positives"]}
+                "seed": p["seed"], **self._quant_key(attack, eps=eps),
+                "train_positives": p["train_positives"]}
 
     def detector_key(self, attack, eps, kind):
         """Cache key of the detector trained on ``attack`` at ``eps`` with input ``kind``."""
