@@ -33,7 +33,8 @@ against a plain eager transcription).
 """
 from .spec import (NON_NEGATIVE, NORMS, POSITIVE, AttackSpec, attack_defaults, attack_names,
                    attack_spec, budget_attacks, check_eps, register, validate_params)
-from .common import linf_steps, predict, quantize_8bit, quantize_tf, random_targets
+from .common import (STEP_TOLERANCE, STEP_TOLERANCE_V2, linf_steps, predict, quantize_8bit,
+                     quantize_tf, random_targets)
 # Registration order is the order of the tables' rows.
 from .fgsm import fgsm
 from .iterative import iterative
@@ -45,6 +46,7 @@ from .driver import attack_stats, craft
 
 __all__ = ["AttackSpec", "attack_defaults", "attack_names", "attack_spec", "budget_attacks",
            "check_eps", "register", "validate_params", "POSITIVE", "NON_NEGATIVE", "NORMS",
-           "predict", "quantize_8bit", "quantize_tf", "linf_steps",
+           "predict", "quantize_8bit", "quantize_tf", "linf_steps", "STEP_TOLERANCE",
+           "STEP_TOLERANCE_V2",
            "random_targets", "fgsm", "iterative", "jsma", "jsma_accuracy_curve", "jsma_pool",
            "cw_l2", "iter_l1", "deepfool", "attack_stats", "craft"]
