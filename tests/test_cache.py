@@ -92,3 +92,23 @@ def test_store_reports_what_it_reused_and_computed(tmp_path):
                                                    ("saliency", "computed")]
     text = store.summary()
     assert "reused 1 cached stages (attack 1)" in text and "attack x1 in" in text
+
+
+def test_written_files_follow_the_umask_not_owner_only(tmp_path):
+    import os
+
+    from advsal.atomic import atomic_text
+
+    atomic_text(tmp_path / "t.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "t.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_markdown_tables_escape_pipes_and_keep_integers():
+    import pandas as pd
+
+    from advsal.reporting import markdown_table
+
+    text = markdown_table(pd.DataFrame({"mean |s|": [0.12345], "n": [200]}, index=["S"]), 3)
+    assert "mean \\|s\\|" in text and "| 0.123 | 200 |" in text

@@ -47,3 +47,8 @@ def test_bad_parameters_name_the_parameter(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         resolve_params(args.pop("dataset"), args.pop("preset"), **args)
+
+
+def test_a_typo_gets_the_close_match():
+    with pytest.raises(ValueError, match="'d_epoch': did you mean 'd_epochs'"):
+        resolve_params("mnist", "smoke", d_epoch=3)

@@ -10,6 +10,9 @@ from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_file", "atomic_text"]
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextmanager
 def atomic_path(target, suffix=None):
@@ -21,6 +24,7 @@ def atomic_path(target, suffix=None):
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-",
                                suffix=target.suffix if suffix is None else suffix)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes it owner-only; a plain open would not
     try:
         yield Path(tmp)
         with open(tmp, "rb") as fh:

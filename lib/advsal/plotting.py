@@ -7,12 +7,13 @@ import matplotlib
 matplotlib.use(matplotlib.get_backend() if matplotlib.get_backend() else "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from .attacks import attack_names, attack_spec  # noqa: E402
 from .metrics import roc_curve  # noqa: E402
 
 __all__ = ["plot_training_curve", "plot_adversarial_rows", "plot_fig1", "plot_roc",
-           "plot_heatmap", "show_image", "ATTACK_LABELS"]
+           "plot_heatmap", "plot_table3", "show_image", "ATTACK_LABELS"]
 
 ATTACK_LABELS = {a: attack_spec(a).label for a in attack_names()}   # from each attack's spec
 
@@ -29,10 +30,13 @@ def show_image(ax, img, title=None):
         ax.set_title(title, fontsize=8)
 
 
-def plot_training_curve(history, title, paper_test=None):
+def plot_training_curve(history, title, paper_test=None, augmented=False):
     fig, ax = plt.subplots(figsize=(5, 3.2))
     epochs = np.arange(1, len(history["accuracy"]) + 1)
-    ax.plot(epochs, history["accuracy"], "o-", label="train (augmented batches)")
+    ax.plot(epochs, history["accuracy"], "o-",
+            label="train (augmented batches)" if augmented else "train")
+    ax.set_xticks(epochs if len(epochs) <= 15 else np.unique(np.linspace(1, len(epochs), 8,
+                                                                          dtype=int)))
     if history.get("val_accuracy"):
         ax.plot(epochs, history["val_accuracy"], "s-", label="test")
     if paper_test is not None:
@@ -105,10 +109,13 @@ def plot_fig1(x, x_adv, s, s_adv, labels=None, n=4, title=None, attack="FGSM"):
 def plot_roc(reports: dict, title):
     """ROC curves, one per attack, from :func:`advsal.metrics.detection_report` dicts."""
     fig, ax = plt.subplots(figsize=(4.2, 4))
-    for name, rep in reports.items():
+    styles = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
+    for i, (name, rep) in enumerate(reports.items()):
         sc, sa = rep["scores_clean"], rep["scores_adv"]
         fpr, tpr = roc_curve(np.r_[np.zeros(len(sc)), np.ones(len(sa))], np.r_[sc, sa])
-        ax.plot(fpr, tpr, label=f"{ATTACK_LABELS.get(name, name)} (AUC {rep['auc']:.3f})")
+        # distinct dashes and widths, so that curves lying on each other stay visible
+        ax.plot(fpr, tpr, ls=styles[i % len(styles)], lw=2.6 - 0.35 * (i % len(styles)),
+                label=f"{ATTACK_LABELS.get(name, name)} (AUC {rep['auc']:.3f})")
     chance = np.logspace(-4, 0, 200)
     ax.plot(chance, chance, "k:", lw=0.8, label="chance")
     n_clean = max(len(r["scores_clean"]) for r in reports.values()) if reports else 100
@@ -133,6 +140,27 @@ def plot_heatmap(df, title, xlabel, ylabel, vmin=0.5, vmax=1.0):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_table3(tables: dict, levels: dict, title: str):
+    """Table III as heatmaps, one per attack: rows the epsilon a detector was trained
+    at, columns the epsilon it is tested at (both printed), one colour bar."""
+    import seaborn as sns
+
+    n = len(tables)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 0.9, 3.6), squeeze=False)
+    for k, (ax, (a, t)) in enumerate(zip(axes[0], tables.items())):
+        eps = [f"{v:.3g}" for v in levels[a]]
+        m = pd.DataFrame(np.asarray(t, float), index=eps, columns=eps)
+        sns.heatmap(m, annot=True, fmt=".2f", cmap="viridis", vmin=0.5, vmax=1, ax=ax,
+                    square=True, cbar=k == n - 1,
+                    cbar_kws={"label": "balanced detection accuracy"})
+        ax.set_title(ATTACK_LABELS.get(a, a), fontsize=9)
+        ax.set_xlabel("tested at eps")
+        ax.set_ylabel("trained at eps" if k == 0 else "")
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -178,7 +178,12 @@ def resolve_params(dataset: str, preset: str = "quick", **overrides) -> dict:
     params["eps"] = {}   # attack -> fixed epsilon; attacks not listed are calibrated
     unknown = sorted(set(overrides) - set(params))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; allowed: {sorted(params)}")
+        import difflib
+        hints = [f"{u!r}: did you mean {', '.join(repr(m) for m in close)}?" for u in unknown
+                 if (close := difflib.get_close_matches(u, params, n=3))]
+        raise ValueError(f"unknown parameter(s) {unknown}" + (f" ({'; '.join(hints)})"
+                                                              if hints else "")
+                         + f"; allowed: {sorted(params)}")
     for key, value in overrides.items():
         if value is not None:
             params[key] = value

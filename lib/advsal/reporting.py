@@ -23,6 +23,10 @@ CSV_DIGITS = 6
 
 
 def _fmt(v, digits, style="f"):
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
     if isinstance(v, (float, np.floating)):
         return "" if np.isnan(v) else f"{v:.{digits}{style}}"
     if isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, float) for t in v):
@@ -30,13 +34,18 @@ def _fmt(v, digits, style="f"):
     return str(v)
 
 
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|")   # a literal | would end the Markdown cell
+
+
 def markdown_table(df: pd.DataFrame, digits=3, index=True) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    """A GitHub-flavoured Markdown table (no extra dependency); integers print as
+    integers, floats with ``digits`` decimals, and ``|`` in any cell is escaped."""
     cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for idx, row in df.iterrows():
-        cells = ([str(idx)] if index else []) + [_fmt(v, digits) for v in row.tolist()]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = ["| " + " | ".join(_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    for idx, *values in df.itertuples(name=None):   # keeps each column's own type
+        cells = ([str(idx)] if index else []) + [_fmt(v, digits) for v in values]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
