@@ -134,3 +134,30 @@ def test_beyond_the_paper_tables(smoke_run):
     ap = pd.read_csv(root / "figures" / "adaptive_peer_mnist.csv")
     assert ap["rate"].between(0, 1).all() and set(ap["threshold"]) == set(p["adaptive_thresholds"])
     assert ap["attack"].str.contains(r"\(adaptive\)").any()
+
+
+def test_a_run_with_default_folders_changes_no_tracked_file(smoke_run, data_dir, monkeypatch):
+    """Issue 18 point 1: an interactive run (default figures folder) never overwrites the
+    committed results: notebook 01 at the smoke preset leaves every tracked file as it was."""
+    import subprocess
+
+    from advsal.paths import repo_root
+    from advsal.runner import run_study
+
+    dataset, root = smoke_run
+    if dataset != "mnist":
+        pytest.skip("one data set is enough")
+    repo = repo_root()
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+
+    def tracked_state():
+        return subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                              capture_output=True, text=True, check=True).stdout
+
+    monkeypatch.delenv("ADVSAL_FIGURES_DIR", raising=False)
+    before = tracked_state()
+    run_study(["mnist"], "smoke", output=root / "runs-default", data_dir=data_dir,
+              artefact_dir=root / "artefacts", only=["01"])
+    assert tracked_state() == before
+    assert (repo / "runs" / "figures" / "f_accuracy_mnist.csv").exists()
