@@ -277,3 +277,36 @@ def test_cache_only_study_raises_instead_of_computing(smoke_study, data_dir, tmp
     with pytest.raises(StageNotCached, match="'calibration' is not in the cache"):
         warm.eps("iter_l2")
     assert not any(tmp_path.iterdir())
+
+
+def test_peer_comparison_claims_a_direction_only_where_auc_intervals_separate():
+    from advsal.verdicts import peer_comparison
+
+    def rows(d_auc, d_ci, p_auc, p_ci):
+        return pd.DataFrame(
+            [{"attack": "a", "detector": "image+saliency", "kind": "paper's D", "AUC": d_auc,
+              "AUC 95% CI": d_ci},
+             {"attack": "a", "detector": "lid", "kind": "peer", "AUC": 0.6, "AUC 95% CI": (0.55, 0.65)},
+             {"attack": "a", "detector": "kd", "kind": "peer", "AUC": p_auc, "AUC 95% CI": p_ci}]
+        ).set_index("attack")
+
+    ahead = peer_comparison(rows(0.9, (0.88, 0.92), 0.7, (0.65, 0.75)), "image+saliency")
+    assert "by `image+saliency`" in ahead[0] and "best peer (kd)" in ahead[0]
+    assert "is higher than" in ahead[0]
+    tied = peer_comparison(rows(0.72, (0.68, 0.76), 0.7, (0.65, 0.75)), "image+saliency")
+    assert "not distinguishable" in tied[0]
+
+
+def test_at_training_budget_reads_only_the_training_budget_rows():
+    from advsal.verdicts import at_training_budget
+
+    t = pd.DataFrame([
+        {"attack": "kd (adaptive)", "eps": 0.01, "eps / calibrated": 1.0, "threshold": "val5",
+         "rate": 0.8, "ci_low": 0.7, "ci_high": 0.9},
+        {"attack": "kd (adaptive)", "eps": 0.005, "eps / calibrated": 0.5, "threshold": "val5",
+         "rate": 0.02, "ci_low": 0.0, "ci_high": 0.05},
+        {"attack": "kd (adaptive)", "eps": 0.01, "eps / calibrated": 1.0, "threshold": "logit0",
+         "rate": 0.05, "ci_low": 0.01, "ci_high": 0.08}]).set_index("attack")
+    lines = at_training_budget(t, "kd (adaptive)")
+    assert len(lines) == 2 and "defence **falls**" in lines[0] and "defence **holds**" in lines[1]
+    assert at_training_budget(t, "lid (adaptive)") == []
