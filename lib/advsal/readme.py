@@ -149,12 +149,9 @@ def adaptive_peer(fig: Path, ds: str, threshold: str) -> str:
 def detectors(fig: Path, ds: str) -> str:
     t = pd.read_csv(fig / f"detectors_{ds}.csv")
     out = pd.DataFrame({"attack": t["attack"], "detector": t["detector"], "kind": t["kind"],
-                        "balanced acc": [f"{_num(v)} {_ci_str(c)}" for v, c in
-                                         zip(t["balanced acc"], t["balanced acc 95% CI"])],
-                        "AUC": [f"{_num(v)} {_ci_str(c)}" for v, c in
-                                zip(t["AUC"], t["AUC 95% CI"])],
-                        "TPR@val5%": [f"{_num(v)} {_ci_str(c)}" for v, c in
-                                      zip(t["TPR@val5%"], t["TPR@val5% 95% CI"])],
+                        "balanced acc": _with_ci(t["balanced acc"], t["balanced acc 95% CI"]),
+                        "AUC": _with_ci(t["AUC"], t["AUC 95% CI"]),
+                        "TPR@val5%": _with_ci(t["TPR@val5%"], t["TPR@val5% 95% CI"]),
                         "test FPR@val5%": t["test FPR@val5%"].map(_num)})
     return (f"Seed 0; balanced accuracy at logit 0 (Wilson), AUC (Hanley-McNeil) and TPR at "
             f"the validation 5 % threshold (Wilson), 95 % intervals; source "
@@ -193,11 +190,15 @@ def variants(fig: Path, ds: str) -> str:
             f"`figures/variants/*/table2_{ds}.csv`.\n\n" + _md(out.set_index("attack")))
 
 
+def _with_ci(values, cis):
+    """``value [lo, hi]`` cells from a value column and its interval column."""
+    return [f"{_num(v)} {_ci_str(c)}" for v, c in zip(values, cis)]
+
+
 def baselines(fig: Path, ds: str) -> str:
     t = pd.read_csv(fig / f"baselines_{ds}.csv")
     out = pd.DataFrame({"attack": t["attack"], "detector": t["detector"],
-                        "balanced acc": [f"{_num(v)} {_ci_str(c)}" for v, c in
-                                         zip(t["balanced acc"], t["balanced acc 95% CI"])],
+                        "balanced acc": _with_ci(t["balanced acc"], t["balanced acc 95% CI"]),
                         "AUC": t["AUC"].map(_num),
                         "TPR@val5%": t["TPR@val5%"].map(_num),
                         "test FPR@val5%": t["test FPR@val5%"].map(_num)})
