@@ -52,3 +52,61 @@ def test_bad_parameters_name_the_parameter(kwargs, match):
 def test_a_typo_gets_the_close_match():
     with pytest.raises(ValueError, match="'d_epoch': did you mean 'd_epochs'"):
         resolve_params("mnist", "smoke", d_epoch=3)
+
+
+def test_full_preset_uses_every_training_image():
+    from advsal.presets import resolve_params
+
+    for ds, n_train in (("mnist", 60000), ("cifar10", 50000)):
+        p = resolve_params(ds, "full")
+        assert p["f_train_size"] == n_train
+        assert p["n_adv_train"] + p["n_val"] + p["peer_n_ref"] + p["peer_n_fit"] == n_train
+        assert p["shard_size"] and p["shard_size"] < p["n_adv_train"]
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("f_finetune", [[0, 1e-4]], "f_finetune"), ("f_finetune", [8, 1e-4], "f_finetune"),
+    ("shard_size", 0, "shard_size"), ("calib_target", "paper", "calib_target"),
+    ("curve_sizes", [100, -1], "curve_sizes"), ("curve_features", ["pixels"], "curve_features"),
+    ("curve_targets", [], "curve_targets")])
+def test_new_parameters_reject_bad_values(key, value, message):
+    from advsal.presets import resolve_params
+
+    with pytest.raises(ValueError, match=message):
+        resolve_params("mnist", "smoke", **{key: value})
+
+
+def test_table2_target_reads_the_papers_f_adv(tmp_path, data_dir):
+    from advsal.pipeline import Study
+
+    st = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+               calib_target="table2")
+    assert st.target_accuracy("fgsm") == 0.12 and st.target_accuracy("iter_linf") == 0.05
+    with pytest.raises(ValueError, match="attacks with one"):
+        st.target_accuracy("jsma")
+    assert Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path,
+                 progress=False).target_accuracy("fgsm") == 0.3
+
+
+def test_finetune_phases_extend_the_first_phase_key(tmp_path, data_dir):
+    from advsal.pipeline import Study
+
+    plain = Study("cifar10", "quick", data_dir=data_dir, artefact_dir=tmp_path)
+    tuned = Study("cifar10", "full", data_dir=data_dir, artefact_dir=tmp_path)
+    assert "finetune" not in plain.f_key
+    assert tuned._f_phase_key(0) == plain.f_key          # the quick F is phase 0
+    assert tuned.f_key == {**plain.f_key, "finetune": [[8, 1e-4]]}
+
+
+def test_longer_finetune_schedule_reuses_the_shorter_ones_f(tmp_path, data_dir):
+    from advsal.pipeline import Study
+
+    kw = dict(data_dir=data_dir, artefact_dir=tmp_path, progress=False, f_train_size=500,
+              f_epochs=1)
+    one = Study("mnist", "smoke", f_finetune=[[1, 1e-4]], **kw)
+    one.classifier()
+    assert [w for _, w, _ in one.store.ledger] == ["computed", "computed"]   # phases 0 and 1
+    two = Study("mnist", "smoke", f_finetune=[[1, 1e-4], [1, 1e-5]], **kw)
+    two.classifier()
+    assert [w for _, w, _ in two.store.ledger] == ["reused", "computed"]
+    assert two.classifier_info()["phase"] == 2

@@ -11,3 +11,7 @@ the parameters of each stage; ``advsal.presets`` holds the study sizes
 notebooks with papermill.
 """
 __version__ = "0.1.0"
+
+from .quiet_tf import import_tensorflow as _import_tensorflow
+
+_import_tensorflow()   # before any module imports it: no start-up log lines (advsal.quiet_tf)

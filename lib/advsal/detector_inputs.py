@@ -29,7 +29,7 @@ import tensorflow as tf
 from .batches import map_batches, per_model
 
 __all__ = ["InputKind", "KINDS", "input_kind", "features_np", "features_tf",
-           "first_layer_model"]
+           "first_layer_model", "FeatureRows"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,45 @@ def features_tf(kind, f, x, saliency=None):
     if saliency is not None:
         saliency = tf.convert_to_tensor(saliency, tf.float32)
     return spec.tf_fn(f, tf.convert_to_tensor(x, tf.float32), saliency)
+
+
+class FeatureRows:
+    """D's inputs of many images, built batch by batch (:meth:`take`) from compact parts
+    (images as 8-bit codes or floats, saliency as float16 or float32), so a training set
+    at the ``full`` preset is never held as float32 features. Rows are the parts' rows
+    in order; ``parts`` is a list of ``(images, saliency or None)``."""
+
+    def __init__(self, kind, f, parts):
+        self.kind, self.f, self.parts = kind, f, parts
+        self.offsets = np.cumsum([0] + [len(imgs) for imgs, _ in parts])
+        self._shape = None
+
+    def __len__(self):
+        return int(self.offsets[-1])
+
+    @property
+    def shape(self):
+        if self._shape is None:
+            self._shape = (len(self),) + self.take(np.array([0])).shape[1:]
+        return self._shape
+
+    def take(self, idx) -> np.ndarray:
+        """Float32 inputs of rows ``idx``, in that order."""
+        from .shards import from_grid8
+
+        idx = np.asarray(idx, np.int64)
+        part = np.searchsorted(self.offsets, idx, side="right") - 1
+        out = None
+        for j, (imgs, sal) in enumerate(self.parts):
+            sel = np.nonzero(part == j)[0]
+            if not len(sel):
+                continue
+            rows = idx[sel] - self.offsets[j]
+            x = imgs[rows]
+            x = from_grid8(x) if x.dtype == np.uint8 else x.astype(np.float32)
+            feat = features_np(self.kind, self.f, x,
+                               None if sal is None else sal[rows].astype(np.float32))
+            if out is None:
+                out = np.empty((len(idx),) + feat.shape[1:], np.float32)
+            out[sel] = feat
+        return out

@@ -34,10 +34,11 @@ from .cache import ArtefactStore, make_key
 from .datasets import load_dataset
 from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
 from .networks import build_classifier, build_detector
-from .presets import resolve_params
+from .presets import PAPER_TABLE2, paper_values, resolve_params
 from .progress import progress_bar
-from .reproducibility import seed_everything
-from .detector_inputs import features_np, input_kind
+from .reproducibility import peak_memory_gb, seed_everything
+from .detector_inputs import FeatureRows, features_np, input_kind
+from .shards import ensure_shards, from_grid8, read_shards, shard_key, to_grid8
 from .saliency import saliency
 from .training import accuracy, train_classifier, train_detector
 
@@ -80,11 +81,12 @@ class Study:
         return self._memo[mkey]
 
     def stage_summary(self) -> str:
-        """What this study reused from the cache and what it computed (with seconds)."""
-        return self.store.summary()
+        """What this study reused from the cache and what it computed (with seconds), and
+        the process's peak resident memory so far."""
+        return f"{self.store.summary()}\npeak resident memory: {peak_memory_gb():.2f} GB"
 
     def _not_cached(self, stage, key):
-        def fail():
+        def fail(*_):
             raise StageNotCached(
                 f"stage {stage!r} is not in the cache {self.store.root} and this Study has "
                 f"cache_only=True; run the notebook that computes it, or use cache_only=False. "
@@ -158,32 +160,52 @@ class Study:
                 "f_train_size": p["f_train_size"], "f_epochs": p["f_epochs"],
                 "f_lr": p["f_lr"], "f_batch_size": p["f_batch_size"],
                 "f_augment": p["f_augment"], "fc_units": p["f_fc_units"], "seed": p["seed"],
-                **({"limit_per_class": p["limit_per_class"]} if p["limit_per_class"] else {})}
+                **({"limit_per_class": p["limit_per_class"]} if p["limit_per_class"] else {}),
+                **({"finetune": p["f_finetune"]} if p["f_finetune"] else {})}
+
+    def _f_phase_key(self, phases):
+        # F after its first phase and the first ``phases`` fine-tuning phases
+        key = dict(self.f_key)
+        done = self.params["f_finetune"][:phases]
+        key.pop("finetune", None)
+        return {**key, **({"finetune": done} if done else {})}
 
     def classifier(self):
         """Trained F (loaded from the cache when present)."""
-        if "F" in self._models:
-            return self._models["F"]
-        model = self.store.load_model("classifier", self.f_key)
-        if model is None:
-            if self.cache_only:
-                self._not_cached("classifier", self.f_key)()
-            p, d = self.params, self.data
-            t0 = time.perf_counter()
+        if "F" not in self._models:
+            self._models["F"] = self._classifier_phase(len(self.params["f_finetune"]))
+        return self._models["F"]
+
+    def _classifier_phase(self, phase):
+        """F after fine-tuning phase ``phase`` (0: the first training, ``f_epochs`` at
+        ``f_lr`` from scratch); phase k > 0 continues phase k - 1's F with a fresh Adam for
+        ``f_finetune[k - 1] = [epochs, lr]`` (a step learning-rate schedule whose every
+        step is cached, so a longer schedule reuses a shorter one's F)."""
+        key = self._f_phase_key(phase)
+        model = self.store.load_model("classifier", key)
+        if model is not None:
+            return model
+        if self.cache_only:
+            self._not_cached("classifier", key)()
+        p, d = self.params, self.data
+        if phase == 0:
             seed_everything(p["seed"])
             model = build_classifier(self.dataset, d.input_shape, d.n_classes,
                                      fc_units=p["f_fc_units"])
-            idx = self.subsets["f_train"]
-            hist = train_classifier(model, d.x_train[idx], d.y_train[idx], p["f_epochs"],
-                                    p["f_lr"], p["f_batch_size"], seed=p["seed"],
-                                    augment=p["f_augment"], x_val=d.x_test, y_val=d.y_test,
-                                    progress=self.progress)
-            info = {"history": hist, "train_seconds": time.perf_counter() - t0,
-                    "train_accuracy": accuracy(model, d.x_train[idx], d.y_train[idx]),
-                    "test_accuracy": accuracy(model, d.x_test, d.y_test)}
-            self.store.save_model("classifier", self.f_key, model, extra=info)
-            self.timings["classifier"] = info["train_seconds"]
-        self._models["F"] = model
+            epochs, lr, seed = p["f_epochs"], p["f_lr"], p["seed"]
+        else:
+            model = self._classifier_phase(phase - 1)
+            (epochs, lr), seed = p["f_finetune"][phase - 1], p["seed"] + 1000 * phase
+        t0 = time.perf_counter()
+        idx = self.subsets["f_train"]
+        hist = train_classifier(model, d.x_train[idx], d.y_train[idx], epochs, lr,
+                                p["f_batch_size"], seed=seed, augment=p["f_augment"],
+                                x_val=d.x_test, y_val=d.y_test, progress=self.progress)
+        info = {"history": hist, "train_seconds": time.perf_counter() - t0, "phase": phase,
+                "train_accuracy": accuracy(model, d.x_train[idx], d.y_train[idx]),
+                "test_accuracy": accuracy(model, d.x_test, d.y_test)}
+        self.store.save_model("classifier", key, model, extra=info)
+        self.timings["classifier"] = self.timings.get("classifier", 0.0) + info["train_seconds"]
         return model
 
     def classifier_info(self):
@@ -212,8 +234,9 @@ class Study:
             return {"eps": float(self.params["eps"][attack]), "tried": [], "fixed": True}
         p = self.params
         grid = sorted(p["eps_grid"][attack])
+        target = self.target_accuracy(attack)
         key = {"stage": "calibration", "f": self.f_key, "attack": attack, "grid": grid,
-               "n_calib": p["n_calib"], "target": p["target_accuracy"],
+               "n_calib": p["n_calib"], "target": target,
                **self._attack_params(attack), "seed": p["seed"], **self._quant_key(attack),
                **({"search": "prefix-scan"} if spec.scan else {})}
 
@@ -237,14 +260,14 @@ class Study:
             if spec.scan:   # one run gives F's accuracy at every value of the grid
                 curve = spec.scan(model, x, y, grid, p, seed=p["seed"])
                 tried.update(enumerate(curve))
-                below = [i for i, a in enumerate(curve) if a < p["target_accuracy"]]
+                below = [i for i, a in enumerate(curve) if a < target]
                 chosen = below[0] if below else hi
-            elif acc(hi) >= p["target_accuracy"]:
+            elif acc(hi) >= target:
                 chosen = hi      # grid exhausted: take the largest value, flagged below
             else:
                 while lo < hi:
                     mid = (lo + hi) // 2
-                    if acc(mid) < p["target_accuracy"]:
+                    if acc(mid) < target:
                         hi = mid
                     else:
                         lo = mid + 1
@@ -252,7 +275,7 @@ class Study:
             bar.close()
             pairs = sorted((grid[i], a) for i, a in tried.items())
             return ({"tried": np.array(pairs, np.float64)},
-                    {"eps": grid[chosen], "reached": tried[chosen] < p["target_accuracy"]})
+                    {"eps": grid[chosen], "reached": tried[chosen] < target})
 
         t0 = time.perf_counter()
         arrays = self.cached("calibration", key, compute)
@@ -260,6 +283,18 @@ class Study:
         meta = self.store.meta("calibration", key, "npz")
         return {"eps": float(meta["eps"]), "reached": meta["reached"],
                 "tried": [tuple(r) for r in arrays["tried"]]}
+
+    def target_accuracy(self, attack):
+        """F's accuracy the budget of ``attack`` is calibrated to reach (``calib_target``):
+        ``target_accuracy`` (Section IV.B), or the paper's Table II f(x_adv) of the attack."""
+        if self.params["calib_target"] == "table2":
+            have = paper_values(PAPER_TABLE2, self.dataset)
+            if attack not in have:
+                raise ValueError(f"calib_target='table2' needs the paper's Table II f(x_adv); "
+                                 f"the paper has none for attack={attack!r} on {self.dataset}; "
+                                 f"attacks with one: {sorted(have)}")
+            return float(have[attack][1])
+        return self.params["target_accuracy"]
 
     def eps(self, attack):
         return self.calibration(attack)["eps"]
@@ -301,6 +336,8 @@ class Study:
         set is derived from it by :func:`advsal.attacks.quantize_8bit`, so both
         variants share one run of the attack."""
         eps = self.budget(attack, eps)
+        if self.sharded(split):
+            return self._adversarial_shards(attack, eps)
         quant = self.params["adv_quantize"]
         key = self._adv_key(attack, split, eps)
 
@@ -336,10 +373,92 @@ class Study:
 
         return self.cached("adversarial", key, derive)
 
+    def adversarial_images(self, attack, split, eps=None) -> np.ndarray:
+        """The adversarial images of a subset as float32 (decoded from the 8-bit codes
+        where the split is sharded; that copy is as large as the split)."""
+        adv = self.adversarial(attack, split, eps)
+        return from_grid8(adv["x_adv_grid8"]) if "x_adv_grid8" in adv else adv["x_adv"]
+
     def attack_stats(self, attack, split, eps=None):
         eps = self.budget(attack, eps)
-        self.adversarial(attack, split, eps)
+        adv = self.adversarial(attack, split, eps)
+        if self.sharded(split):
+            stats = atk.stats_from_distortions({k: adv[k] for k in ("linf", "l2", "l0")},
+                                               adv["y"], adv["pred_adv"], adv["pred_clean"])
+            seconds = float(adv["seconds"].sum())
+            return {**stats, "seconds": seconds, "eps": eps,
+                    "seconds_per_1000": 1000 * seconds / max(len(adv["y"]), 1),
+                    "quantize": self.params["adv_quantize"]}
         return self.store.meta("adversarial", self._adv_key(attack, split, eps), "npz")["stats"]
+
+    # ------------------------------------------------------------ shards
+    def sharded(self, split) -> bool:
+        """Whether a split's stages run in shards (``shard_size``, training split only)."""
+        size = self.params["shard_size"]
+        return split == "train" and size is not None and self.params["n_adv_train"] > size
+
+    def _train_rows(self, lo, hi, codes=False):
+        # images lo:hi of the training split (8-bit codes with ``codes``), without copying
+        # the whole split
+        x = self.data.x_train[self.subsets["adv_train"][lo:hi]]
+        return to_grid8(x) if codes else x
+
+    def _shard_adv_key(self, attack, eps):
+        return {**self._adv_key(attack, "train", eps), "shard_size": self.params["shard_size"]}
+
+    def _adversarial_shards(self, attack, eps):
+        """The training split's adversarial versions, crafted shard by shard (each shard
+        cached on its own, images as 8-bit codes, with per-image distortions), read back
+        as compact arrays: ``x_adv_grid8`` (uint8), ``pred_adv``, ``pred_clean``, ``y``,
+        ``linf``/``l2``/``l0`` and ``seconds`` (each image's share of its shard's)."""
+        p = self.params
+        key, n = self._shard_adv_key(attack, eps), p["n_adv_train"]
+        if p["adv_quantize"] != "8bit":
+            raise ValueError("shard_size needs adv_quantize='8bit' (shards store images as "
+                             "8-bit codes); set shard_size=None for float images")
+
+        def compute(lo, hi):
+            model, x = self.classifier(), self._train_rows(lo, hi)
+            y = self.data.y_train[self.subsets["adv_train"][lo:hi]]
+            t0 = time.perf_counter()
+            xa, info = atk.craft(model, attack, x, eps, p, seed=p["seed"] + lo, progress=False)
+            xa = self._quantize(attack, x, xa, eps)
+            sec = time.perf_counter() - t0
+            return {"x_adv_grid8": to_grid8(xa), "pred_adv": atk.predict(model, xa).argmax(1),
+                    "pred_clean": atk.predict(model, x).argmax(1), "y": y,
+                    **atk.distortions(x, xa), "seconds": np.full(hi - lo, sec / (hi - lo)),
+                    **info}
+
+        ensure_shards(self.store, "adversarial", key, n, p["shard_size"],
+                      self._not_cached("adversarial", key) if self.cache_only else compute,
+                      f"{attack} (train shards)", self.progress)
+        first = self.store.load_arrays("adversarial", shard_key(key, 0, min(n, p["shard_size"])))
+        return read_shards(self.store, "adversarial", key, n, p["shard_size"],
+                           {k: v.dtype for k, v in first.items()})
+
+    def _saliency_shards(self, attack, eps, norm):
+        p = self.params
+        n, size = p["n_adv_train"], p["shard_size"]
+        src = ({"clean": "train", "f": self.f_key, "n": n, "seed": p["seed"]}
+               if attack is None else self._shard_adv_key(attack, eps))
+        key = {"stage": "saliency", "source": src, "norm": norm, "shard_size": size,
+               "dtype": "float16"}
+
+        def compute(lo, hi):
+            if attack is None:
+                x = self._train_rows(lo, hi)
+            else:
+                adv = self.store.load_arrays("adversarial", shard_key(src, lo, hi))
+                if adv is None:
+                    self._adversarial_shards(attack, eps)
+                    adv = self.store.load_arrays("adversarial", shard_key(src, lo, hi))
+                x = from_grid8(adv["x_adv_grid8"])
+            return {"s": saliency(self.classifier(), x, norm).astype(np.float16)}
+
+        ensure_shards(self.store, "saliency", key, n, size,
+                      self._not_cached("saliency", key) if self.cache_only else compute,
+                      f"saliency {attack or 'clean'} (train shards)", self.progress)
+        return read_shards(self.store, "saliency", key, n, size, {"s": np.float16})["s"]
 
     # ------------------------------------------------------------ saliency
     def saliency(self, split, attack=None, eps=None, norm=None):
@@ -348,6 +467,8 @@ class Study:
         norm = norm or self.params["saliency_norm"]
         if attack is not None:
             eps = self.budget(attack, eps)
+        if self.sharded(split):   # float16 maps (advsal.shards)
+            return self._saliency_shards(attack, eps, norm)
         src = ({"clean": split, "f": self.f_key, "n": len(self.images(split)[0]),
                 "seed": self.params["seed"]} if attack is None
                else self._adv_key(attack, split, eps))
@@ -364,24 +485,40 @@ class Study:
     def features(self, kind, split, attack=None, eps=None):
         """Detector inputs of a subset (clean when ``attack`` is None)."""
         spec = input_kind(kind)
+        if self.sharded(split):
+            return FeatureRows(kind, self.classifier(), [self._compact_part(spec, attack, eps)])
         x = self.images(split)[0] if attack is None else \
             self.adversarial(attack, split, eps)["x_adv"]
         s = self.saliency(split, attack, eps) if spec.uses_saliency else None
         return features_np(kind, self.classifier(), x, s)
 
-    def training_key(self, attack, eps):
+    def _compact_part(self, spec, attack, eps, n=None, keep=None):
+        # (images, saliency) of the sharded training split: the first n images, those of
+        # them in the mask ``keep``
+        n = n or self.params["n_adv_train"]
+        x = self._train_rows(0, n, codes=True) if attack is None else \
+            self.adversarial(attack, "train", eps)["x_adv_grid8"]
+        s = self.saliency("train", attack, eps) if spec.uses_saliency else None
+        keep = slice(None) if keep is None else keep
+        return x[:n][keep], (None if s is None else s[:n][keep])
+
+    def training_key(self, attack, eps, n_train=None):
         """What fixes any detector's training data: F, the attack and its budget, the
-        training subset (seed, size) and which adversarial images count as positives."""
+        training subset (seed, size; ``n_train``: its first images only) and which
+        adversarial images count as positives."""
         p = self.params
+        sub = {} if n_train in (None, p["n_adv_train"]) else {"n_train": int(n_train)}
         return {"f": self.f_key, "attack": attack, "eps": None if eps is None else float(eps),
                 "n_adv_train": p["n_adv_train"], **self._attack_params(attack),
                 "seed": p["seed"], **self._quant_key(attack, eps=eps),
-                "train_positives": p["train_positives"]}
+                "train_positives": p["train_positives"], **sub,
+                **({"shard_size": p["shard_size"]} if self.sharded("train") else {})}
 
-    def detector_key(self, attack, eps, kind):
-        """Cache key of the detector trained on ``attack`` at ``eps`` with input ``kind``."""
+    def detector_key(self, attack, eps, kind, n_train=None):
+        """Cache key of the detector trained on ``attack`` at ``eps`` with input ``kind``
+        (on the first ``n_train`` training images and their adversarial versions)."""
         p = self.params
-        return {"stage": "detector", **self.training_key(attack, eps), "features": kind,
+        return {"stage": "detector", **self.training_key(attack, eps, n_train), "features": kind,
                 "saliency_norm": p["saliency_norm"] if "saliency" in kind else None,
                 "d_epochs": p["d_epochs"], "d_lr": p["d_lr"], "d_batch_size": p["d_batch_size"],
                 "d_select": p["d_select"],
@@ -392,22 +529,35 @@ class Study:
         them, or (``train_positives="fooled"``) those fooling F (:meth:`fooled_mask`)."""
         if self.params["train_positives"] == "fooled":
             return self.fooled_mask(attack, eps, split)
-        return np.ones(len(self.images(split)[0]), bool)
+        return np.ones(len(self.subsets["adv_train" if split == "train" else split]), bool)
 
-    def _labelled_set(self, kind, split, attack, eps):
-        """Detector inputs of a split: every clean image (label 0) and the adversarial
-        versions that count as positives (label 1, :meth:`positives`)."""
-        xc = self.features(kind, split)
-        xa = self.features(kind, split, attack, eps)[self.positives(attack, eps, split)]
-        return np.concatenate([xc, xa]), np.r_[np.zeros(len(xc)), np.ones(len(xa))]
+    def _labelled_set(self, kind, split, attack, eps, n=None):
+        """Detector inputs of a split (its first ``n`` images): every clean image (label 0)
+        and the adversarial versions that count as positives (label 1, :meth:`positives`);
+        for a sharded split, as :class:`advsal.detector_inputs.FeatureRows`."""
+        n = len(self.subsets["adv_train" if split == "train" else split]) if n is None else n
+        pos = self.positives(attack, eps, split)[:n]
+        labels = np.r_[np.zeros(n), np.ones(int(pos.sum()))]
+        if self.sharded(split):
+            spec = input_kind(kind)
+            return FeatureRows(kind, self.classifier(), [
+                self._compact_part(spec, None, None, n),
+                self._compact_part(spec, attack, eps, n, pos)]), labels
+        xc = self.features(kind, split)[:n]
+        xa = self.features(kind, split, attack, eps)[:n][pos]
+        return np.concatenate([xc, xa]), labels
 
-    def detector(self, attack, eps=None, features=None):
+    def detector(self, attack, eps=None, features=None, n_train=None):
         """Detector D trained on clean training images and their ``attack``
         versions at ``eps`` (calibrated when None); its epoch is chosen on the
-        validation slice (``d_select``)."""
+        validation slice (``d_select``). ``n_train``: train on the first ``n_train``
+        training images only (a learning curve's point; default all ``n_adv_train``)."""
         kind = features or self.params["detector_features"]
         eps = self.budget(attack, eps)
-        key = self.detector_key(attack, eps, kind)
+        if n_train is not None and not 1 <= n_train <= self.params["n_adv_train"]:
+            raise ValueError(f"n_train={n_train!r} must be in [1, n_adv_train="
+                             f"{self.params['n_adv_train']}]")
+        key = self.detector_key(attack, eps, kind, n_train)
         mkey = str(sorted(key.items()))
         if mkey in self._models:
             return self._models[mkey]
@@ -416,7 +566,7 @@ class Study:
             if self.cache_only:
                 self._not_cached("detector", key)()
             p = self.params
-            x, labels = self._labelled_set(kind, "train", attack, eps)
+            x, labels = self._labelled_set(kind, "train", attack, eps, n_train)
             xv, lv = (self._labelled_set(kind, "val", attack, eps)
                       if p["d_select"] == "val_loss" else (None, None))
             t0 = time.perf_counter()
@@ -470,17 +620,18 @@ class Study:
         return (adv["pred_clean"] == adv["y"]) & (adv["pred_adv"] != adv["y"])
 
     def evaluate(self, det_attack, test_attack=None, det_eps=None, test_eps=None,
-                 features=None):
+                 features=None, n_train=None):
         """Detector trained on (det_attack, det_eps) tested on clean test images
-        and on the test images that ``test_attack`` made fool F."""
+        and on the test images that ``test_attack`` made fool F (``n_train``: the
+        detector trained on the first ``n_train`` training images, :meth:`detector`)."""
         kind = features or self.params["detector_features"]
         test_attack = test_attack or det_attack
         det_eps = self.budget(det_attack, det_eps)
         test_eps = self.budget(test_attack, test_eps)
-        mkey = ("evaluate", det_attack, test_attack, det_eps, test_eps, kind)
+        mkey = ("evaluate", det_attack, test_attack, det_eps, test_eps, kind, n_train)
         if mkey in self._memo:
             return self._memo[mkey]
-        d = self.detector(det_attack, det_eps, kind)
+        d = self.detector(det_attack, det_eps, kind, n_train)
         sc = self.scores(d, kind)
         sa = self.scores(d, kind, test_attack, test_eps)[self.fooled_mask(test_attack, test_eps)]
         rep = detection_report(sc, sa, scores_val_clean=self.scores(d, kind, split="val"))

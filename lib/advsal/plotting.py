@@ -218,3 +218,30 @@ def plot_detector_comparison(table, metric="AUC", ci_col="AUC 95% CI", title="")
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_learning_curve(curve, title=""):
+    """AUC (left) and TPR at 5 % validation FPR (right) against the number of training
+    pairs (log axis), one line per (attack, input, calibration target), with intervals."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharex=True)
+    styles = {"image+saliency": "o-", "saliency": "s--", "image": "^:", "first_layer": "d-."}
+    for ax, (col, lo, hi, label) in zip(axes, (
+            ("auc", "auc_ci_low", "auc_ci_high", "AUC"),
+            ("tpr_val5", "tpr_val5_ci_low", "tpr_val5_ci_high", "TPR at 5 % validation FPR"))):
+        for (target, attack, kind), part in curve.groupby(["calib_target", "attack", "features"],
+                                                          sort=False):
+            part = part.sort_values("n_pairs")
+            name = f"{ATTACK_LABELS.get(attack, attack)} eps {part.eps.iloc[0]:.3g}, {kind}"
+            line, = ax.plot(part.n_pairs, part[col], styles.get(kind, "o-"), ms=4, label=name)
+            ax.fill_between(part.n_pairs, part[lo], part[hi], color=line.get_color(),
+                            alpha=0.15, lw=0)
+        ax.axhline(0.5 if col == "auc" else 0.05, color="k", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_ylim(0.0 if col != "auc" else 0.4, 1.02)
+        ax.set_xlabel("training pairs (clean + adversarial images)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

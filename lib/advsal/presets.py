@@ -28,6 +28,7 @@ EPS_ATTACKS = budget_attacks()  # attacks whose budget ("epsilon") is calibrated
 SALIENCY_NORMS = ("none", "maxabs", "std")
 ADV_QUANTIZE = ("8bit", "float")       # adversarial images on the 8-bit grid (k/255) or as floats
 TRAIN_POSITIVES = ("all", "fooled")    # D's adversarial training images: all, or those fooling F
+CALIB_TARGETS = ("section", "table2")   # epsilon calibrated to F accuracy 0.30, or Table II
 D_SELECT = ("val_loss", "last")        # D's epoch: lowest validation loss, or the last one
 DETECTOR_FEATURES = tuple(KINDS)   # advsal.detector_inputs
 
@@ -35,6 +36,9 @@ _COMMON = {
     "seed": 0,
     "attacks": [a for a in ATTACKS if attack_spec(a).in_default_study],
     "target_accuracy": 0.3,      # Section IV.B: F accuracy on adversarial data below 30 %
+    # What epsilon is calibrated to: "section" (F accuracy < target_accuracy, Section IV.B)
+    # or "table2" (F accuracy < the paper's Table II f(x_adv) of each attack: larger budgets)
+    "calib_target": "section",
     **attack_defaults(),         # every attack's own parameters (its module declares them)
     "saliency_norm": "maxabs",
     "detector_features": "image+saliency",
@@ -49,7 +53,11 @@ _COMMON = {
     "attack_batch_size": 256,
     "f_augment": False,
     "f_fc_units": 4096,
+    # F's fine-tuning phases after the first f_epochs at f_lr: [[epochs, lr], ...], each
+    # from the previous phase's (cached) F with a fresh Adam; [] for none
+    "f_finetune": [],
     "image_size": None,
+    "shard_size": None,          # stages over the training split in shards of this many images
     "limit_per_class": None,     # image-folder data sets: images read per class (None: all)
     # Beyond the paper (notebooks 07 and 08): baseline detectors and adaptive attacks.
     "baseline_features": ["image", "saliency", "first_layer", "image+saliency"],
@@ -75,6 +83,12 @@ _COMMON = {
     "adaptive_eps_multipliers": [0.5, 1.0, 1.5, 2.0],   # times the calibrated iter_linf epsilon
     "adaptive_extra_eps": [1.0],         # sanity point: unbounded l_inf budget
     "adaptive_thresholds": ["logit0", "val5", "val1"],   # the defender's thresholds attacked
+    # Learning curve (notebook 09): D trained on the first n training images, n in
+    # curve_sizes ("all": n_adv_train), per attack, detector input and calibration target.
+    "curve_sizes": [250, 500, 1000, "all"],
+    "curve_attacks": ["fgsm", "iter_linf"],
+    "curve_features": ["image+saliency", "saliency"],
+    "curve_targets": ["section", "table2"],
     "eq10_sigmas": [0.0, 0.25, 0.5, 0.75, 1.0],
     "eq10_steps": 20,
     "eq10_step_ratio": 0.1,
@@ -99,6 +113,8 @@ _SHARED = {   # preset -> the values every data set shares (advsal.datasets adds
         "adaptive_n": 32, "adaptive_steps": 10, "adaptive_restarts": 2,
         "adaptive_step_ratio": 0.2, "adaptive_anneal_steps": 8,
         "eq10_sigmas": [0.0, 1.0], "eq10_steps": 5, "eq10_step_ratio": 0.3,
+        "curve_sizes": [50, "all"], "curve_attacks": ["fgsm"],
+        "curve_features": ["image+saliency"], "curve_targets": ["section", "table2"],
     },
     "quick": {
         # Sized for a 2-core CPU (README, "Timings"): fewer Table III levels, baselines and
@@ -120,6 +136,27 @@ _SHARED = {   # preset -> the values every data set shares (advsal.datasets adds
         "adaptive_eps_multipliers": [0.5, 1.0, 2.0],
         "adaptive_thresholds": ["logit0", "val5"],   # val1 is reported in every table, not attacked
         "eq10_steps": 50,            # Eq. 10's best chance: 5 sigmas x 50 steps, best iterate kept
+    },
+    "full": {
+        # Every training image on this 2-core CPU (issue 16; README, "The full preset"): F on
+        # the whole training split, D on every training image outside the validation slice
+        # (n_val) and the peer detectors' images, tested on every test image outside the
+        # calibration slice; the quick preset's attack settings. Stages over the training
+        # split run in shards of shard_size images, stored compactly, so memory stays bounded.
+        **_COMMON,
+        "n_adv_test": 9000, "n_calib": 1000, "n_val": 2000,
+        "peer_n_fit": 1900,
+        "shard_size": 4000,
+        "cw_steps": 60, "cw_binary_steps": 3, "cw_lr": 0.1, "cw_abort_early": False,
+        "cw_targeted": False,
+        "attacks": ["fgsm", "iter_linf", "iter_l2"],
+        "eps_multipliers": [0.5, 1.0, 2.0],
+        "baseline_attacks": ["fgsm", "iter_linf"],
+        "adaptive_n": 100,
+        "adaptive_eps_multipliers": [0.5, 1.0, 2.0],
+        "adaptive_thresholds": ["logit0", "val5"],
+        "eq10_steps": 50,
+        "curve_sizes": [1000, 4000, 16000, "all"],
     },
     "paper": {
         **_COMMON,
@@ -188,7 +225,7 @@ def resolve_params(dataset: str, preset: str = "quick", **overrides) -> dict:
         if value is not None:
             params[key] = value
     params["dataset"], params["preset"] = dataset, preset
-    for key in ("baseline_attacks", "peer_attacks"):
+    for key in ("baseline_attacks", "peer_attacks", "curve_attacks"):
         if overrides.get(key) is None:
             # The preset's choice, kept to the attacks this run has (all of them if none is
             # left), so that overriding `attacks` alone never trips the check below.
@@ -220,6 +257,18 @@ def validate(params: dict):
         if not isinstance(v, list) or not v or any(
                 isinstance(a, bool) or not isinstance(a, (int, float)) or a < low for a in v):
             raise ValueError(f"{key}={v!r} must be a non-empty list of numbers >= {low:g}")
+    for key, allowed in (("curve_attacks", params["attacks"]), ("curve_features", DETECTOR_FEATURES),
+                         ("curve_targets", CALIB_TARGETS)):
+        if not isinstance(params[key], list) or not params[key]:
+            raise ValueError(f"{key}={params[key]!r} must be a non-empty list")
+        for v in params[key]:
+            _choice(f"{key} item", v, allowed)
+    if not isinstance(params["curve_sizes"], list) or not params["curve_sizes"] or any(
+            v != "all" and (isinstance(v, bool) or not isinstance(v, int) or v < 1)
+            for v in params["curve_sizes"]):
+        raise ValueError(f"curve_sizes={params['curve_sizes']!r} must be a non-empty list of "
+                         "positive integers or 'all'")
+    _choice("calib_target", params["calib_target"], CALIB_TARGETS)
     _choice("saliency_norm", params["saliency_norm"], SALIENCY_NORMS)
     _choice("detector_features", params["detector_features"], DETECTOR_FEATURES)
     _choice("adv_quantize", params["adv_quantize"], ADV_QUANTIZE)
@@ -233,6 +282,16 @@ def validate(params: dict):
         v = params[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "seed" else 1):
             raise ValueError(f"{key}={v!r} must be a positive integer")
+    ft = params["f_finetune"]
+    if not isinstance(ft, list) or any(
+            not isinstance(ph, (list, tuple)) or len(ph) != 2 or isinstance(ph[0], bool)
+            or not isinstance(ph[0], int) or ph[0] < 1 or isinstance(ph[1], bool)
+            or not isinstance(ph[1], (int, float)) or not ph[1] > 0 for ph in ft):
+        raise ValueError(f"f_finetune={ft!r} must be a list of [epochs, lr] pairs "
+                         "(positive integer, positive number)")
+    sh = params["shard_size"]
+    if sh is not None and (isinstance(sh, bool) or not isinstance(sh, int) or sh < 1):
+        raise ValueError(f"shard_size={sh!r} must be None or a positive integer")
     if not isinstance(params["f_augment"], bool):
         raise ValueError(f"f_augment={params['f_augment']!r} must be True or False")
     for key in ("f_lr", "d_lr"):

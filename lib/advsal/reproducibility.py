@@ -7,7 +7,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["seed_everything", "versions", "git_revision", "provenance", "cpu_info"]
+__all__ = ["seed_everything", "versions", "git_revision", "provenance", "cpu_info",
+           "peak_memory_gb"]
 
 _PACKAGES = ("tensorflow", "keras", "cleverhans", "numpy", "pandas", "matplotlib",
              "seaborn", "papermill")
@@ -82,3 +83,13 @@ def _cpu_count():
     import os
 
     return os.cpu_count()
+
+
+def peak_memory_gb() -> float:
+    """Peak resident memory of this process so far, in GB (``getrusage``; Linux reports
+    KiB, macOS bytes)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 30) if sys.platform == "darwin" else peak / (1 << 20)

@@ -86,7 +86,7 @@ def calibration_table(study, attacks=None):
         cal = study.calibration(a)
         for eps, acc in cal["tried"]:
             rows.append({"attack": a, "eps": float(eps), "f_accuracy": float(acc),
-                         "below_target": bool(acc < study.params["target_accuracy"]),
+                         "below_target": bool(acc < study.target_accuracy(a)),
                          "chosen": bool(np.isclose(eps, cal["eps"]))})
     return pd.DataFrame(rows, columns=["attack", "eps", "f_accuracy", "below_target", "chosen"])
 

@@ -31,6 +31,31 @@ def augment_batch(x, rng, max_shift=4):
     return np.ascontiguousarray(windows[np.arange(len(x)), dy, dx].transpose(0, 2, 3, 1))
 
 
+def _batches(x, y, batch_size):
+    """In-order batches of arrays as a ``tf.data`` pipeline without a map: the same
+    batches ``fit(x, y, shuffle=False)`` makes (bit-identical training, tested), without
+    the parallel map whose rewrite under op determinism makes TensorFlow log a
+    "NodeDef mentions attribute use_unbounded_threadpool" error line every epoch."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
+
+
+class _RowBatches(keras.utils.PyDataset):
+    """Batches ``rows.take(order[i * b:(i + 1) * b])`` of a row source, in order."""
+
+    def __init__(self, rows, y, order, batch_size):
+        super().__init__()
+        self.rows, self.y, self.order, self.batch_size = rows, y, order, batch_size
+
+    def __len__(self):
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, i):
+        idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        return self.rows.take(idx), self.y[idx]
+
+
 def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val, y_val,
          progress, select_on=None, desc="training"):
     """``select_on=(x, y)``: after training, restore the weights of the epoch with
@@ -44,20 +69,26 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
     for epoch in range(epochs):
         t0 = time.perf_counter()
         order = rng.permutation(len(x))
-        xe, ye = x[order], y[order]
-        if augment:
-            xe = augment_batch(xe, rng)
         bar = EpochBar(desc, epoch, epochs, -(-len(x) // batch_size), enabled=progress)
-        h = model.fit(xe, ye, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-                      callbacks=[bar])
+        if isinstance(x, np.ndarray):
+            xe, ye = x[order], y[order]
+            if augment:
+                xe = augment_batch(xe, rng)
+            h = model.fit(_batches(xe, ye, batch_size), epochs=1, shuffle=False, verbose=0,
+                          callbacks=[bar])
+        else:   # rows built batch by batch (advsal.detector_inputs.FeatureRows)
+            if augment:
+                raise ValueError("augment is only available for in-memory images")
+            h = model.fit(_RowBatches(x, y, order, batch_size), epochs=1, shuffle=False,
+                          verbose=0, callbacks=[bar])
         history["loss"].append(float(h.history["loss"][0]))
         history["accuracy"].append(float(h.history[metric.name][0]))
         history["epoch_seconds"].append(time.perf_counter() - t0)
         if x_val is not None:
             history["val_accuracy"].append(float(model.evaluate(
-                x_val, y_val, batch_size=1024, verbose=0, return_dict=True)[metric.name]))
+                _batches(x_val, y_val, 1024), verbose=0, return_dict=True)[metric.name]))
         if select_on is not None:
-            v = float(model.evaluate(*select_on, batch_size=1024, verbose=0,
+            v = float(model.evaluate(_batches(*select_on, 1024), verbose=0,
                                      return_dict=True)["loss"])
             history["select_loss"].append(v)
             if v < best[0]:

@@ -42,11 +42,12 @@ from .jsma import jsma, jsma_accuracy_curve, jsma_pool
 from .cw_l2 import cw_l2
 from .iter_l1 import iter_l1
 from .deepfool import deepfool
-from .driver import attack_stats, craft
+from .driver import attack_stats, craft, distortions, stats_from_distortions
 
 __all__ = ["AttackSpec", "attack_defaults", "attack_names", "attack_spec", "budget_attacks",
            "check_eps", "register", "validate_params", "POSITIVE", "NON_NEGATIVE", "NORMS",
            "predict", "quantize_8bit", "quantize_tf", "linf_steps", "STEP_TOLERANCE",
            "STEP_TOLERANCE_V2",
            "random_targets", "fgsm", "iterative", "jsma", "jsma_accuracy_curve", "jsma_pool",
-           "cw_l2", "iter_l1", "deepfool", "attack_stats", "craft"]
+           "cw_l2", "iter_l1", "deepfool", "attack_stats", "craft", "distortions",
+           "stats_from_distortions"]

@@ -7,7 +7,7 @@ import numpy as np
 from .common import predict
 from .spec import attack_defaults, attack_spec, check_eps
 
-__all__ = ["craft", "attack_stats"]
+__all__ = ["craft", "attack_stats", "distortions", "stats_from_distortions"]
 
 
 def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
@@ -42,11 +42,20 @@ def attack_stats(model, x, x_adv, y, pred_adv=None, pred_clean=None):
         pred_adv = predict(model, x_adv).argmax(1)
     if pred_clean is None:
         pred_clean = predict(model, x).argmax(1)
-    d = (x_adv - x).reshape(len(x), -1)
-    dist = {"linf": np.abs(d).max(1), "l2": np.sqrt((d ** 2).sum(1)),
+    return stats_from_distortions(distortions(x, x_adv), y, pred_adv, pred_clean)
+
+
+def distortions(x, x_adv) -> dict:
+    """Per-image l_inf, l_2 and l_0 (fraction of features changed) of ``x_adv - x``."""
+    d = (np.asarray(x_adv, np.float32) - np.asarray(x, np.float32)).reshape(len(x), -1)
+    return {"linf": np.abs(d).max(1), "l2": np.sqrt((d ** 2).sum(1)),
             "l0": (np.abs(d) > 1e-6).sum(1) / d.shape[1]}
+
+
+def stats_from_distortions(dist, y, pred_adv, pred_clean):
+    """:func:`attack_stats` from per-image distortions (:func:`distortions`)."""
     fooled = pred_adv != y
-    out = {"n": int(len(x)), "acc_adv": float(np.mean(~fooled)),
+    out = {"n": int(len(y)), "acc_adv": float(np.mean(~fooled)),
            "success_rate": float(np.mean(fooled)), "n_success": int(fooled.sum())}
     for name, v in dist.items():
         out[f"{name}_mean"], out[f"{name}_max"] = float(v.mean()), float(v.max())

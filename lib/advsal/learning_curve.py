@@ -1,0 +1,85 @@
+"""D's detection quality against the number of training pairs (notebook 09).
+
+Each point is a detector trained on the first ``n`` images of the study's
+training split and their adversarial versions (those fooling F, as everywhere:
+``train_positives``), with every other setting fixed (epochs, batch size, epoch
+selection on the validation slice), and tested on the full test split. Budgets
+come from one :class:`advsal.pipeline.Study` per calibration target
+(``calib_target``): F accuracy 0.30 (Section IV.B) or the paper's Table II
+f(x_adv), which asks for larger epsilons.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["learning_curve", "curve_sizes", "trend", "COLUMNS"]
+
+COLUMNS = ["calib_target", "target_f_acc", "attack", "eps", "features", "n_train",
+           "n_pairs", "auc", "auc_ci_low", "auc_ci_high", "tpr_val5", "tpr_val5_ci_low",
+           "tpr_val5_ci_high", "fpr_val5", "balanced_val5", "train_seconds"]
+
+
+def curve_sizes(study, sizes) -> list[int]:
+    """The curve's training sizes: ``sizes`` (ints; ``"all"`` for ``n_adv_train``),
+    sorted, each within [1, n_adv_train]."""
+    n_max = study.params["n_adv_train"]
+    out = sorted({n_max if n == "all" else n for n in sizes})
+    bad = [n for n in out if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= n_max]
+    if bad:
+        raise ValueError(f"curve_sizes={list(sizes)!r}: {bad} not in [1, n_adv_train={n_max}] "
+                         "(or 'all')")
+    return out
+
+
+def learning_curve(studies: dict, attacks, kinds, sizes, progress=print) -> pd.DataFrame:
+    """One row per (calibration target, attack, detector input, training size):
+    AUC with its Hanley-McNeil interval, and TPR (Wilson interval), FPR and balanced
+    accuracy at the threshold flagging 5 % of the clean validation images.
+    ``studies``: calibration target name -> Study."""
+    rows = []
+    for target, st in studies.items():
+        for attack in attacks:
+            eps = st.eps(attack)
+            for kind in kinds:
+                for n in curve_sizes(st, sizes):
+                    rep = st.evaluate(attack, features=kind, n_train=n)
+                    meta = st.store.meta("detector", st.detector_key(attack, eps, kind, n),
+                                         "keras")
+                    at = rep["at"]["val5"]
+                    rows.append({
+                        "calib_target": target, "target_f_acc": st.target_accuracy(attack),
+                        "attack": attack, "eps": eps, "features": kind, "n_train": n,
+                        "n_pairs": meta["n_train_clean"] + meta["n_train_adv"],
+                        "auc": rep["auc"], "auc_ci_low": rep["auc_ci"][0],
+                        "auc_ci_high": rep["auc_ci"][1], "tpr_val5": at["tpr"],
+                        "tpr_val5_ci_low": at["tpr_ci"][0], "tpr_val5_ci_high": at["tpr_ci"][1],
+                        "fpr_val5": 1 - at["tnr"], "balanced_val5": at["balanced_accuracy"],
+                        "train_seconds": meta["train_seconds"]})
+                    if progress:
+                        progress(f"{target} {attack} {kind} n={n}: AUC {rep['auc']:.3f}")
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def trend(curve: pd.DataFrame) -> list[str]:
+    """Per curve, what its ends show: AUC at the smallest and the largest size, and
+    whether the largest is above the smallest (intervals separate), and whether it is
+    clear of chance (its interval above 0.5)."""
+    lines = []
+    keys = ["calib_target", "attack", "features"]
+    for (target, attack, kind), part in curve.groupby(keys, sort=False):
+        part = part.sort_values("n_train")
+        first, last = part.iloc[0], part.iloc[-1]
+        ci = lambda r: f"[{r.auc_ci_low:.3f}, {r.auc_ci_high:.3f}]"   # noqa: E731
+        if last.auc_ci_low > first.auc_ci_high:
+            move = "rises (intervals separate)"
+        elif last.auc_ci_high < first.auc_ci_low:
+            move = "falls (intervals separate)"
+        else:
+            move = "does not change beyond its intervals"
+        chance = ("clear of chance" if last.auc_ci_low > 0.5 else
+                  "not distinguishable from chance")
+        lines.append(f"{attack}, {kind}, eps {last.eps:.4g} ({target}): AUC {first.auc:.3f} "
+                     f"{ci(first)} at n={first.n_train} -> {last.auc:.3f} {ci(last)} at "
+                     f"n={last.n_train}: {move}; at the largest n {chance}")
+    return lines
+

@@ -1,0 +1,81 @@
+"""A healthy run is quiet: no TensorFlow C++ log lines in a fresh kernel's training
+cell, and the fix for the per-epoch NodeDef line leaves training bit-identical."""
+import os
+import re
+import sys
+
+import numpy as np
+
+TF_LOG_LINE = re.compile(r"^[IWEF]\d{4} |absl::InitializeLog|NodeDef mentions|cuInit", re.M)
+
+_CELL = """
+import numpy as np
+import advsal
+from advsal.networks import build_classifier
+from advsal.reproducibility import seed_everything
+from advsal.training import train_classifier
+seed_everything(0)
+rng = np.random.default_rng(0)
+x, y = rng.random((256, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 256)
+model = build_classifier("mnist", (28, 28, 1), fc_units=32)
+h = train_classifier(model, x, y, 2, 1e-3, 64, x_val=x[:128], y_val=y[:128])
+print("trained", len(h["loss"]))
+"""
+
+
+def test_fresh_kernel_training_cell_prints_no_tensorflow_log_lines():
+    from jupyter_client.manager import start_new_kernel
+
+    # as a plain `jupyter lab` kernel: no log-level variable, and no PYTEST_CURRENT_TEST
+    # (with it, ipykernel stops forwarding file descriptor 2 to the notebook)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTEST_CURRENT_TEST")}
+    km, kc = start_new_kernel(kernel_name="python3", env=env)
+    try:
+        out = []
+        reply = kc.execute_interactive(
+            _CELL, timeout=300,
+            output_hook=lambda msg: out.append(msg["content"].get("text", ""))
+            if msg["msg_type"] == "stream" else None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    text = "".join(out)
+    assert "trained 2" in text
+    assert not TF_LOG_LINE.search(text), text
+
+
+def test_only_known_harmless_startup_lines_are_dropped():
+    from advsal.quiet_tf import harmless
+
+    assert harmless("I0000 00:00:17 1 port.cc:153] oneDNN custom operations are on. You may")
+    assert harmless("E0000 00:00:17 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL")
+    assert harmless("WARNING: All log messages before absl::InitializeLog() is called are")
+    assert not harmless("E0000 00:00:17 1 some_kernel.cc:12] Out of memory while allocating")
+    assert not harmless("Traceback (most recent call last):")
+
+
+def test_tf_data_batches_train_exactly_like_arrays():
+    import keras
+
+    from advsal.networks import build_classifier
+    from advsal.reproducibility import seed_everything
+    from advsal.training import _batches
+
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 300).astype("int32")
+
+    def weights(data):
+        seed_everything(0)
+        m = build_classifier("mnist", (28, 28, 1), fc_units=32)
+        m.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(*data, epochs=1, shuffle=False, verbose=0,
+              **({"batch_size": 64} if len(data) == 2 else {}))
+        return m.get_weights()
+
+    for a, b in zip(weights((x, y)), weights((_batches(x, y, 64),))):
+        np.testing.assert_array_equal(a, b)
+    assert sys.modules.get("tensorflow") is not None

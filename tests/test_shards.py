@@ -1,0 +1,91 @@
+"""Sharded stages (advsal.shards): compact storage, resuming after a kill, and the
+detector trained from compact parts equals the one trained from float arrays."""
+import numpy as np
+import pytest
+
+SMALL = dict(f_train_size=1000, f_epochs=1, n_adv_train=200, n_val=60, n_adv_test=60,
+             n_calib=60, d_epochs=1, attacks=["fgsm"])
+
+
+def test_shard_ranges_cover_the_range_once():
+    from advsal.shards import shard_ranges
+
+    assert shard_ranges(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert shard_ranges(0, 4) == []
+    with pytest.raises(ValueError, match="shard_size"):
+        shard_ranges(10, 0)
+
+
+def test_grid8_codes_are_exact_and_refuse_off_grid_images():
+    from advsal.shards import from_grid8, to_grid8
+
+    x = (np.arange(256, dtype=np.float32) / 255.0).reshape(1, 16, 16, 1)
+    assert np.array_equal(from_grid8(to_grid8(x)), x)
+    with pytest.raises(ValueError, match="8-bit grid"):
+        to_grid8(x + 0.3 / 255)
+
+
+def test_killed_sharded_attack_resumes_at_the_next_shard(tmp_path, data_dir, monkeypatch):
+    from advsal import attacks as atk
+    from advsal.pipeline import Study
+
+    def study(root):
+        return Study("mnist", "smoke", data_dir=data_dir, artefact_dir=root, progress=False,
+                     shard_size=64, **SMALL)
+
+    whole = study(tmp_path / "whole").adversarial("fgsm", "train", 0.2)
+    calls, real = [], atk.craft
+
+    def dying_craft(*args, **kw):
+        calls.append(len(args[2]))
+        if len(calls) == 3:
+            raise KeyboardInterrupt("killed during the third shard")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(atk, "craft", dying_craft)
+    with pytest.raises(KeyboardInterrupt):
+        study(tmp_path / "killed").adversarial("fgsm", "train", 0.2)
+    assert calls == [64, 64, 64]
+    calls.clear()
+    resumed = study(tmp_path / "killed").adversarial("fgsm", "train", 0.2)
+    assert calls == [64, 8]          # shards 3 and 4 only: 200 = 64 + 64 + 64 + 8
+    assert sorted(resumed) == sorted(whole)
+    for k in set(whole) - {"seconds"}:    # seconds are timings
+        np.testing.assert_array_equal(resumed[k], whole[k])
+
+
+def test_sharded_study_matches_the_in_memory_one(tmp_path, data_dir):
+    """FGSM is deterministic: the sharded training split holds the same adversarial
+    images, saliency to float16 rounding, and a detector of the same quality."""
+    from advsal.detector_inputs import FeatureRows
+    from advsal.pipeline import Study
+    from advsal.shards import from_grid8
+
+    a = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+              **SMALL)
+    b = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+              shard_size=64, **SMALL)
+    assert not a.sharded("train") and b.sharded("train") and not b.sharded("test")
+    eps = 0.2
+    np.testing.assert_array_equal(from_grid8(b.adversarial("fgsm", "train", eps)["x_adv_grid8"]),
+                                  a.adversarial("fgsm", "train", eps)["x_adv"])
+    sa, sb = a.saliency("train", "fgsm", eps), b.saliency("train", "fgsm", eps)
+    assert sb.dtype == np.float16 and np.abs(sa - sb.astype(np.float32)).max() < 1e-3
+    assert a.attack_stats("fgsm", "train", eps)["success_rate"] == \
+        b.attack_stats("fgsm", "train", eps)["success_rate"]
+    rows, labels = b._labelled_set("image+saliency", "train", "fgsm", eps)
+    dense, dense_labels = a._labelled_set("image+saliency", "train", "fgsm", eps)
+    assert isinstance(rows, FeatureRows) and rows.shape == dense.shape
+    np.testing.assert_array_equal(labels, dense_labels)
+    idx = np.array([5, 250, 0, len(rows) - 1])
+    np.testing.assert_allclose(rows.take(idx), dense[idx], atol=1e-3)
+    assert b.detector_key("fgsm", eps, "image+saliency") != \
+        a.detector_key("fgsm", eps, "image+saliency")
+    ra, rb = a.evaluate("fgsm", det_eps=eps), b.evaluate("fgsm", det_eps=eps)
+    assert abs(ra["auc"] - rb["auc"]) < 0.05
+    small = b.evaluate("fgsm", det_eps=eps, n_train=100)
+    assert b.store.meta("detector", b.detector_key("fgsm", eps, "image+saliency", 100),
+                        "keras")["n_train_clean"] == 100
+    assert 0.0 <= small["auc"] <= 1.0
+    with pytest.raises(ValueError, match="n_train"):
+        b.detector("fgsm", eps, n_train=10_000)
