@@ -9,7 +9,7 @@ DATASETS ?= mnist cifar10
 # in figures/ change only on purpose: `make results`, or FIGURES=figures.
 FIGURES ?= runs/figures
 
-.PHONY: study test smoke bench lab clean-artefacts results
+.PHONY: study test smoke bench lab clean-artefacts results report
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,8 @@ clean-artefacts:
 
 bench: $(VENV)/.installed
 	$(PY) -m advsal.bench --figures-dir $(FIGURES)
+
+# The executed notebooks of `make study` (runs/<preset>/<dataset>/) and its tables and figures
+# as one browsable HTML page: runs/report/index.html
+report: $(VENV)/.installed
+	$(PY) -m advsal.report --runs runs --figures $(FIGURES) --out runs/report

@@ -61,6 +61,16 @@ def test_archive_unpacking_and_image_folder(tmp_path):
     assert x[3, 0, 0, 0] == 40
 
 
+def test_missing_dataset_error_names_what_turned_downloads_off(tmp_path, monkeypatch):
+    monkeypatch.delenv("ADVSAL_OFFLINE", raising=False)
+    with pytest.raises(DataNotFoundError, match="call with download=True") as err:
+        load_dataset("mnist", tmp_path, download=False)
+    assert "ADVSAL_OFFLINE" not in str(err.value)
+    monkeypatch.setenv("ADVSAL_OFFLINE", "1")
+    with pytest.raises(DataNotFoundError, match="unset ADVSAL_OFFLINE, which is '1'"):
+        load_dataset("mnist", tmp_path)
+
+
 def test_missing_dataset_offline_one_clear_error(tmp_path):
     with pytest.raises(DataNotFoundError, match=r"'mnist' not found in data_dir=.*mnist\.npz"):
         load_dataset("mnist", tmp_path, download=False)

@@ -27,3 +27,23 @@ def test_notebook_cells_fit_a_screen(path):
 
 def test_there_are_notebooks():
     assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+
+
+def test_intro_time_claims_are_the_measured_timings():
+    """An intro's "quick N s (MNIST) and M s (CIFAR-10)" is the latest measured run of that
+    notebook (figures/timings_quick.csv), rounded to the second."""
+    import re
+
+    import pandas as pd
+
+    timings = pd.read_csv(NOTEBOOKS[0].parents[1] / "figures" / "timings_quick.csv")
+    seconds = {(r.notebook, r.dataset): r.seconds for r in timings.itertuples()}
+    checked = 0
+    for path in NOTEBOOKS:
+        intro = "".join(json.loads(path.read_text())["cells"][0]["source"])
+        m = re.search(r"quick (\d+) s\s+\(MNIST\) and (\d+) s \(CIFAR-10\)", intro)
+        if m:
+            for value, ds in zip(m.groups(), ("mnist", "cifar10")):
+                assert int(value) == round(seconds[(path.stem, ds)]), f"{path.stem} {ds}"
+            checked += 1
+    assert checked >= 7

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from advsal.presets import resolve_params
+from advsal.runner import notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +63,11 @@ def test_every_notebook_product_exists(smoke_run):
     fig = root / "figures"
     imagenet_level = dataset == "imagenette"
     t3_name = f"table4_{dataset}" if imagenet_level else f"table3_{dataset}"
-    ran = NOTEBOOKS[dataset] or ["01", "02", "03", "04", "05", "06", "07", "08"]
+    ran = NOTEBOOKS[dataset] or [p.stem[:2] for p in notebooks()]
     products = {"01": [f"f_training_{dataset}.png"], "02": [f"attacks_{dataset}.csv"],
                 "03": [f"fig1_{dataset}.png", f"fig1_{dataset}.pdf"], "04": [f"roc_{dataset}.png"],
-                "05": [f"{t3_name}.csv"], "06": [f"fig2_{dataset}.png", f"fig2_{dataset}.csv"]}
+                "05": [f"{t3_name}.csv"], "06": [f"fig2_{dataset}.png", f"fig2_{dataset}.csv"],
+                "09": [f"learning_curve_{dataset}.csv", f"learning_curve_{dataset}.png"]}
     for name in ["timings_smoke.csv"] + [n for nb in ran for n in products.get(nb, [])]:
         assert (fig / name).exists(), name
     executed = sorted((root / "runs" / "smoke" / dataset).glob("*.ipynb"))
@@ -161,3 +163,16 @@ def test_a_run_with_default_folders_changes_no_tracked_file(smoke_run, data_dir,
               artefact_dir=root / "artefacts", only=["01"])
     assert tracked_state() == before
     assert (repo / "runs" / "figures" / "f_accuracy_mnist.csv").exists()
+
+
+def test_report_links_every_notebook_table_and_figure(smoke_run, tmp_path):
+    from advsal.report import build_report
+
+    dataset, root = smoke_run
+    index = build_report(root / "runs", root / "figures", tmp_path / "report")
+    page = index.read_text()
+    for nb in sorted((root / "runs" / "smoke" / dataset).glob("*.ipynb")):
+        href = f"notebooks/smoke/{dataset}/{nb.stem}.html"
+        assert href in page and (tmp_path / "report" / href).stat().st_size > 10_000
+    for f in list((root / "figures").glob("*.csv")) + list((root / "figures").glob("*.png")):
+        assert f"figures/{f.name}" in page and (tmp_path / "report" / "figures" / f.name).exists()

@@ -155,11 +155,16 @@ def verify_file(path: Path) -> Path:
 
 
 def _missing(name, data_dir, wanted, why=""):
+    # say what turned downloads off: the environment, or the caller's download=False
+    offline = os.environ.get("ADVSAL_OFFLINE", "0") in ("1", "true", "yes")
+    allow = ("allow downloads (unset ADVSAL_OFFLINE, which is "
+             f"{os.environ.get('ADVSAL_OFFLINE')!r})" if offline
+             else "call with download=True")
     raise DataNotFoundError(
         f"data set {name!r} not found in data_dir={str(data_dir)!r} (looked for "
         f"{', '.join(wanted)}) and downloads are {why or 'off'}. Put one of those "
-        "files there, point data_dir / ADVSAL_DATA_DIR at a folder that has it, or "
-        "allow downloads (unset ADVSAL_OFFLINE).")
+        f"files there, point data_dir / ADVSAL_DATA_DIR at a folder that has it, or "
+        f"{allow}.")
 
 
 def _download(name, data_dir, wanted, **get_file_kw):
