@@ -136,6 +136,7 @@ _SHARED = {   # preset -> the values every data set shares (advsal.datasets adds
         "adaptive_eps_multipliers": [0.5, 1.0, 2.0],
         "adaptive_thresholds": ["logit0", "val5"],   # val1 is reported in every table, not attacked
         "eq10_steps": 50,            # Eq. 10's best chance: 5 sigmas x 50 steps, best iterate kept
+        "curve_features": ["image+saliency"],   # notebook 09 at quick: the paper's input only
     },
     "full": {
         # Every training image on this 2-core CPU (issue 16; README, "The full preset"): F on
