@@ -10,6 +10,8 @@ f(x_adv), which asks for larger epsilons.
 """
 from __future__ import annotations
 
+import gc
+
 import pandas as pd
 
 __all__ = ["learning_curve", "curve_sizes", "trend", "COLUMNS"]
@@ -45,6 +47,7 @@ def learning_curve(studies: dict, attacks, kinds, sizes, progress=print) -> pd.D
                     rep = st.evaluate(attack, features=kind, n_train=n)
                     meta = st.store.meta("detector", st.detector_key(attack, eps, kind, n),
                                          "keras")
+                    st.release_detector(attack, eps, kind, n)   # memory stays bounded
                     at = rep["at"]["val5"]
                     rows.append({
                         "calib_target": target, "target_f_acc": st.target_accuracy(attack),
@@ -55,6 +58,7 @@ def learning_curve(studies: dict, attacks, kinds, sizes, progress=print) -> pd.D
                         "tpr_val5_ci_low": at["tpr_ci"][0], "tpr_val5_ci_high": at["tpr_ci"][1],
                         "fpr_val5": 1 - at["tnr"], "balanced_val5": at["balanced_accuracy"],
                         "train_seconds": meta["train_seconds"]})
+                    gc.collect()
                     if progress:
                         progress(f"{target} {attack} {kind} n={n}: AUC {rep['auc']:.3f}")
     return pd.DataFrame(rows, columns=COLUMNS)

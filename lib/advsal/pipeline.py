@@ -272,6 +272,7 @@ class Study:
                     else:
                         lo = mid + 1
                 chosen = lo
+            bar.total = bar.n   # the search may need fewer attacks than its bound: end green
             bar.close()
             pairs = sorted((grid[i], a) for i, a in tried.items())
             return ({"tried": np.array(pairs, np.float64)},
@@ -364,7 +365,8 @@ class Study:
         raw_key = self._adv_key(attack, split, eps, quantize="float")
 
         def derive():
-            raw = self.cached("adversarial", raw_key, craft)
+            # the raw floats are read once to derive the 8-bit set, not kept in memory
+            raw = self.store.cached_arrays("adversarial", raw_key, craft)
             seconds = self.store.meta("adversarial", raw_key, "npz")["stats"]["seconds"]
             info = {k: v for k, v in raw.items()
                     if k not in ("x_adv", "pred_adv", "y", "pred_clean")}
@@ -400,8 +402,13 @@ class Study:
     def _train_rows(self, lo, hi, codes=False):
         # images lo:hi of the training split (8-bit codes with ``codes``), without copying
         # the whole split
-        x = self.data.x_train[self.subsets["adv_train"][lo:hi]]
-        return to_grid8(x) if codes else x
+        idx = self.subsets["adv_train"][lo:hi]
+        if not codes:
+            return self.data.x_train[idx]
+        out = np.empty((len(idx),) + self.data.x_train.shape[1:], np.uint8)
+        for i in range(0, len(idx), 4096):   # a float copy of one chunk at a time
+            out[i:i + 4096] = to_grid8(self.data.x_train[idx[i:i + 4096]])
+        return out
 
     def _shard_adv_key(self, attack, eps):
         return {**self._adv_key(attack, "train", eps), "shard_size": self.params["shard_size"]}
@@ -581,6 +588,13 @@ class Study:
             self.store.save_model("detector", key, model, extra=info)
         self._models[mkey] = model
         return model
+
+    def release_detector(self, attack, eps=None, features=None, n_train=None):
+        """Drop a detector from memory (it stays in the cache): a learning curve trains
+        many, and each held model keeps its optimizer state and compiled functions."""
+        kind = features or self.params["detector_features"]
+        key = self.detector_key(attack, self.budget(attack, eps), kind, n_train)
+        self._models.pop(str(sorted(key.items())), None)
 
     def scores(self, model, kind, attack=None, eps=None, split="test"):
         """Logits of detector ``model`` on a cached subset (clean when ``attack`` is None)."""
