@@ -73,8 +73,10 @@ def table2_seeds(fig: Path, ds: str) -> str:
             f"source `figures/table2_{ds}_seeds.csv`.\n\n" + _md(out))
 
 
-def table2(fig: Path, ds: str) -> str:
-    t = pd.read_csv(fig / f"table2_{ds}.csv", index_col=0)
+def table2(fig: Path, ds: str, sub: str = "") -> str:
+    """One seed's Table II; ``sub``: a subfolder of figures (``full`` for that preset)."""
+    where = f"{sub}/" if sub else ""
+    t = pd.read_csv(fig / where / f"table2_{ds}.csv", index_col=0)
     out = pd.DataFrame(index=t.index)
     out["eps"] = [_num(v, 4) for v in t["eps"]]
     out["f(x_adv)"] = [_num(v) for v in t["f(x_adv)"]]
@@ -85,8 +87,26 @@ def table2(fig: Path, ds: str) -> str:
         out[c] = [_num(v) for v in t[c]]
     for c in ("paper D(x_test)", "paper D(x_adv)"):
         out[c] = [_num(v, 2) for v in t[c]]
-    return (f"One seed (0), Wilson 95 % intervals; source `figures/table2_{ds}.csv`.\n\n"
+    return (f"One seed (0), Wilson 95 % intervals; source `figures/{where}table2_{ds}.csv`.\n\n"
             + _md(out))
+
+
+def learning_curve(fig: Path, ds: str, sub: str = "") -> str:
+    """Notebook 09's curve: one row per point, AUC and TPR at 5 % validation FPR with
+    their intervals."""
+    where = f"{sub}/" if sub else ""
+    c = pd.read_csv(fig / where / f"learning_curve_{ds}.csv")
+    out = pd.DataFrame({
+        "attack": c["attack"], "budget": [f"{t} ({_num(e, 4)})" for t, e in
+                                          zip(c["calib_target"], c["eps"])],
+        "input": c["features"], "n_train": c["n_train"], "pairs": c["n_pairs"],
+        "AUC": [f"{_num(v)} {_ci(lo, hi)}" for v, lo, hi in
+                zip(c["auc"], c["auc_ci_low"], c["auc_ci_high"])],
+        "TPR@val5%": [f"{_num(v)} {_ci(lo, hi)}" for v, lo, hi in
+                      zip(c["tpr_val5"], c["tpr_val5_ci_low"], c["tpr_val5_ci_high"])],
+        "test FPR@val5%": [_num(v) for v in c["fpr_val5"]]}).set_index("attack")
+    return (f"One seed (0); AUC with Hanley-McNeil and TPR with Wilson 95 % intervals; "
+            f"source `figures/{where}learning_curve_{ds}.csv`.\n\n" + _md(out))
 
 
 def _ci_str(text):
@@ -209,7 +229,8 @@ def baselines(fig: Path, ds: str) -> str:
 KINDS = {"table2_seeds": table2_seeds, "table2": table2, "fig2_seeds": fig2_seeds,
          "fig2": fig2, "adaptive_seeds": adaptive_seeds, "adaptive": adaptive,
          "attacks": attacks, "variants": variants, "baselines": baselines,
-         "detectors": detectors, "adaptive_peer": adaptive_peer}
+         "detectors": detectors, "adaptive_peer": adaptive_peer,
+         "learning_curve": learning_curve}
 
 
 def render_block(spec: str, figures_dir: Path) -> str:
