@@ -41,3 +41,35 @@ def test_curve_sizes_resolve_all_and_reject_out_of_range(tmp_path, data_dir):
     assert curve_sizes(st, [100, "all", 50]) == [50, 100, 200]
     with pytest.raises(ValueError, match="n_adv_train=200"):
         curve_sizes(st, [100, 500])
+
+
+def _point(n, auc, lo, hi, epochs=None):
+    row = {"calib_target": "section", "attack": "iter_linf", "eps": 0.0118,
+           "features": "image+saliency", "n_train": n, "auc": auc, "auc_ci_low": lo,
+           "auc_ci_high": hi}
+    return {**row, "d_epochs": epochs} if epochs else row
+
+
+def test_steps_verdict_separates_steps_from_data():
+    from advsal.learning_curve import steps_verdict
+
+    curve = pd.DataFrame([_point(16000, 0.71, 0.70, 0.72), _point(46000, 0.997, 0.996, 0.998)])
+    say = lambda auc, lo, hi: steps_verdict(   # noqa: E731
+        curve, pd.DataFrame([_point(16000, auc, lo, hi, 14)]))[0]
+    assert "steps, not data" in say(0.996, 0.995, 0.997)
+    assert "both steps and data" in say(0.90, 0.89, 0.91)
+    assert "number of images limits" in say(0.71, 0.70, 0.72)
+    flat = pd.DataFrame([_point(16000, 0.99, 0.98, 1.0), _point(46000, 0.99, 0.98, 1.0)])
+    assert "already matched" in steps_verdict(flat, pd.DataFrame([_point(16000, 0.99, 0.98, 1.0,
+                                                                         14)]))[0]
+
+
+def test_matched_epochs_scale_with_the_training_set(tmp_path, data_dir):
+    from advsal.learning_curve import matched_epochs
+    from advsal.pipeline import Study
+
+    st = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+               d_epochs=5, n_adv_train=200)
+    assert matched_epochs(st, 50) == 20 and matched_epochs(st, 200) == 5
+    with pytest.raises(ValueError, match="curve_matched_sizes"):
+        matched_epochs(st, 500)

@@ -14,7 +14,8 @@ import gc
 
 import pandas as pd
 
-__all__ = ["learning_curve", "curve_sizes", "trend", "COLUMNS"]
+__all__ = ["learning_curve", "curve_sizes", "trend", "matched_epochs", "steps_verdict",
+           "COLUMNS"]
 
 COLUMNS = ["calib_target", "target_f_acc", "attack", "eps", "features", "n_train",
            "n_pairs", "auc", "auc_ci_low", "auc_ci_high", "tpr_val5", "tpr_val5_ci_low",
@@ -87,3 +88,46 @@ def trend(curve: pd.DataFrame) -> list[str]:
                      f"n={last.n_train}: {move}; at the largest n {chance}")
     return lines
 
+
+
+def matched_epochs(study, n: int) -> int:
+    """Epochs for D on the first ``n`` images to take about as many optimizer steps as D
+    on all ``n_adv_train`` images for ``d_epochs``."""
+    p = study.params
+    if not 1 <= n <= p["n_adv_train"]:
+        raise ValueError(f"curve_matched_sizes item {n!r} must be in [1, n_adv_train="
+                         f"{p['n_adv_train']}]")
+    return max(1, round(p["d_epochs"] * p["n_adv_train"] / n))
+
+
+def steps_verdict(curve: pd.DataFrame, matched: pd.DataFrame) -> list[str]:
+    """For each steps-matched point (``matched``: learning_curve rows with a ``d_epochs``
+    column), its AUC beside the same n at the preset's epochs and beside the largest n
+    of ``curve`` (same attack, input and target): whether more optimizer steps close the
+    gap to the full set (data is then not what limits D at that n)."""
+    lines = []
+    for r in matched.itertuples():
+        same = curve[(curve.calib_target == r.calib_target) & (curve.attack == r.attack)
+                     & (curve.features == r.features)].sort_values("n_train")
+        if same.empty:
+            continue
+        full, at_n = same.iloc[-1], same[same.n_train == r.n_train]
+        ci = (r.auc_ci_low, r.auc_ci_high)
+        fmt = lambda a, lo, hi: f"{a:.3f} [{lo:.3f}, {hi:.3f}]"   # noqa: E731
+        text = (f"{r.attack}, {r.features}, n={r.n_train}: AUC {fmt(r.auc, *ci)} with "
+                f"{r.d_epochs} epochs (the optimizer steps of the full set)")
+        if len(at_n):
+            a = at_n.iloc[0]
+            text += f", against {fmt(a.auc, a.auc_ci_low, a.auc_ci_high)} with the preset's epochs"
+        text += (f", and {fmt(full.auc, full.auc_ci_low, full.auc_ci_high)} on all "
+                 f"n={full.n_train}: ")
+        if len(at_n) and at_n.iloc[0].auc_ci_high >= full.auc_ci_low:
+            text += "D on n images already matched the full set with the preset's epochs"
+        elif ci[0] > full.auc_ci_high or ci[1] >= full.auc_ci_low:
+            text += "as many steps on fewer images reach the full set's AUC, so steps, not data, limited D at this n"
+        elif len(at_n) and ci[0] > at_n.iloc[0].auc_ci_high:
+            text += "more steps help but stay below the full set: both steps and data count"
+        else:
+            text += "more steps do not help: the number of images limits D at this n"
+        lines.append(text)
+    return lines

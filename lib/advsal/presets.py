@@ -89,6 +89,9 @@ _COMMON = {
     "curve_attacks": ["fgsm", "iter_linf"],
     "curve_features": ["image+saliency", "saliency"],
     "curve_targets": ["section", "table2"],
+    # Steps-matched control: D on the first n images with its epochs scaled so that it
+    # takes as many optimizer steps as D on all n_adv_train (separates data from steps)
+    "curve_matched_sizes": [],
     "eq10_sigmas": [0.0, 0.25, 0.5, 0.75, 1.0],
     "eq10_steps": 20,
     "eq10_step_ratio": 0.1,
@@ -113,7 +116,7 @@ _SHARED = {   # preset -> the values every data set shares (advsal.datasets adds
         "adaptive_n": 32, "adaptive_steps": 10, "adaptive_restarts": 2,
         "adaptive_step_ratio": 0.2, "adaptive_anneal_steps": 8,
         "eq10_sigmas": [0.0, 1.0], "eq10_steps": 5, "eq10_step_ratio": 0.3,
-        "curve_sizes": [50, "all"], "curve_attacks": ["fgsm"],
+        "curve_sizes": [50, "all"], "curve_attacks": ["fgsm"], "curve_matched_sizes": [50],
         "curve_features": ["image+saliency"], "curve_targets": ["section", "table2"],
     },
     "quick": {
@@ -158,6 +161,7 @@ _SHARED = {   # preset -> the values every data set shares (advsal.datasets adds
         "adaptive_thresholds": ["logit0", "val5"],
         "eq10_steps": 50,
         "curve_sizes": [1000, 4000, 16000, "all"],
+        "curve_matched_sizes": [16000],
     },
     "paper": {
         **_COMMON,
@@ -264,6 +268,11 @@ def validate(params: dict):
             raise ValueError(f"{key}={params[key]!r} must be a non-empty list")
         for v in params[key]:
             _choice(f"{key} item", v, allowed)
+    if not isinstance(params["curve_matched_sizes"], list) or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 1
+            for v in params["curve_matched_sizes"]):
+        raise ValueError(f"curve_matched_sizes={params['curve_matched_sizes']!r} must be a list "
+                         "of positive integers")
     if not isinstance(params["curve_sizes"], list) or not params["curve_sizes"] or any(
             v != "all" and (isinstance(v, bool) or not isinstance(v, int) or v < 1)
             for v in params["curve_sizes"]):
