@@ -72,6 +72,11 @@ def test_every_notebook_product_exists(smoke_run):
         assert (fig / name).exists(), name
     executed = sorted((root / "runs" / "smoke" / dataset).glob("*.ipynb"))
     assert len(executed) == len(ran)
+    # every notebook run is kept in the history, with its kernel's peak memory
+    history = pd.read_csv(fig / "timings_smoke_history.csv")
+    mine = history[history["dataset"] == dataset]
+    assert sorted(mine["notebook"]) == [p.stem for p in executed]
+    assert (mine["peak_memory_gb"] > 0.1).all() and (mine["seconds"] > 0).all()
     params = resolve_params(dataset, "smoke")
     levels, n_attacks = len(params["eps_multipliers"]), len(params["attacks"])
     # a cell is empty (NaN) where no adversarial image fooled the smoke-size F (its TPR is

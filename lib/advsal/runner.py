@@ -135,13 +135,24 @@ def _run_one_seed(datasets, preset, output, data_dir, artefact_dir, figures_dir,
             dt = time.perf_counter() - t0
             rows.append({"dataset": dataset, "preset": preset, "seed": seed,
                          "notebook": nb.stem, "seconds": round(dt, 1),
-                         "stages_computed": _artefact_count(artefact_dir) - before})
+                         "stages_computed": _artefact_count(artefact_dir) - before,
+                         "peak_memory_gb": peak_memory_printed(target)})
             print(f"[{dataset}/{preset}/seed {seed}] {nb.name} done in {dt:.1f} s", flush=True)
             _write_timings(rows, out_root, figures_dir, preset)   # kept if a later one fails
     total = sum(r["seconds"] for r in rows)
     print(f"\nStudy done in {total:.0f} s. Executed notebooks: {out_root}\n"
           f"Figures and tables: {figures_dir}")
     return rows
+
+
+def peak_memory_printed(executed) -> float:
+    """The largest "peak resident memory: X GB" an executed notebook printed (its kernel's
+    peak, from :meth:`advsal.pipeline.Study.stage_summary`); NaN if it printed none."""
+    import re
+
+    found = [float(m) for m in re.findall(r"peak resident memory: ([\d.]+) GB",
+                                          Path(executed).read_text(errors="replace"))]
+    return max(found) if found else float("nan")
 
 
 def _artefact_count(artefact_dir):
@@ -159,6 +170,7 @@ def _write_timings(rows, out_root, figures_dir, preset):
     if not rows:
         return
     df = pd.DataFrame(rows)
+    _append_history(df.iloc[[-1]], Path(figures_dir) / f"timings_{preset}_history.csv")
     previous = Path(figures_dir) / f"timings_{preset}.csv"
     if previous.exists():   # keep the other data sets' and notebooks' rows
         old = pd.read_csv(previous)
@@ -170,11 +182,13 @@ def _write_timings(rows, out_root, figures_dir, preset):
     df.to_csv(out_root / "timings.csv", index=False)
     if "stages_computed" not in df:
         df["stages_computed"] = None
-    cols = [c for c in ("dataset", "preset", "seed", "seconds", "stages_computed") if c in df]
+    cols = [c for c in ("dataset", "preset", "seed", "seconds", "stages_computed",
+                        "peak_memory_gb") if c in df]
     save_table(df.set_index("notebook")[cols],
                f"timings_{preset}", figures_dir, {"preset": preset},
-               caption=f"Wall time of the latest run of each notebook, {preset} preset, and "
-                       "how many cached stages it computed (0: everything was reused)",
+               caption=f"Wall time of the latest run of each notebook, {preset} preset, how "
+                       "many cached stages it computed (0: everything was reused) and its "
+                       "kernel's peak resident memory (GB; every run: timings_<preset>_history)",
                digits=1)
 
 
@@ -215,3 +229,23 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def _append_history(row, path: Path):
+    """Every notebook run, kept: the latest-run table is rewritten by reruns that reuse
+    the cache, so the seconds and memory of the runs that computed are kept here."""
+    import datetime
+
+    import pandas as pd
+
+    from .atomic import atomic_file
+    from .reproducibility import git_revision
+
+    row = row.assign(revision=git_revision() or "",
+                     finished=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                         timespec="seconds"))
+    old = pd.read_csv(path) if path.exists() else None
+    out = row if old is None else pd.concat([old, row], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, "w") as fh:
+        out.to_csv(fh, index=False)
