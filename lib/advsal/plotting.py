@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use(matplotlib.get_backend() if matplotlib.get_backend() else "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -237,6 +238,9 @@ def plot_learning_curve(curve, title=""):
                             alpha=0.15, lw=0)
         ax.axhline(0.5 if col == "auc" else 0.05, color="k", lw=0.8, ls=":")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(mticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(mticker.NullFormatter())   # minor labels overlap
         ax.set_ylim(0.0 if col != "auc" else 0.4, 1.02)
         ax.set_xlabel("training pairs (clean + adversarial images)")
         ax.set_ylabel(label)
