@@ -38,10 +38,14 @@ def learning_curve(studies: dict, attacks, kinds, sizes, progress=print) -> pd.D
     """One row per (calibration target, attack, detector input, training size):
     AUC with its Hanley-McNeil interval, and TPR (Wilson interval), FPR and balanced
     accuracy at the threshold flagging 5 % of the clean validation images.
-    ``studies``: calibration target name -> Study."""
+    ``studies``: calibration target name -> Study; ``attacks``: a list, or a dict
+    target -> list (``curve_attacks_by_target``; targets not in it take every attack
+    of ``curve_attacks``)."""
     rows = []
     for target, st in studies.items():
-        for attack in attacks:
+        chosen = attacks if isinstance(attacks, list) else \
+            attacks.get(target, st.params["curve_attacks"])
+        for attack in chosen:
             eps = st.eps(attack)
             for kind in kinds:
                 for n in curve_sizes(st, sizes):

@@ -92,6 +92,8 @@ _COMMON = {
     # Steps-matched control: D on the first n images with its epochs scaled so that it
     # takes as many optimizer steps as D on all n_adv_train (separates data from steps)
     "curve_matched_sizes": [],
+    "curve_matched_attacks": None,       # attacks of the control (None: curve_attacks)
+    "curve_attacks_by_target": {},       # calibration target -> its attacks (default: all)
     "eq10_sigmas": [0.0, 0.25, 0.5, 0.75, 1.0],
     "eq10_steps": 20,
     "eq10_step_ratio": 0.1,
@@ -268,6 +270,16 @@ def validate(params: dict):
             raise ValueError(f"{key}={params[key]!r} must be a non-empty list")
         for v in params[key]:
             _choice(f"{key} item", v, allowed)
+    by_target = params["curve_attacks_by_target"]
+    if not isinstance(by_target, dict):
+        raise ValueError(f"curve_attacks_by_target={by_target!r} must be a dict: calibration "
+                         f"target -> list of attacks")
+    for target, attacks in by_target.items():
+        _choice("curve_attacks_by_target key", target, CALIB_TARGETS)
+        for a in attacks:
+            _choice(f"curve_attacks_by_target[{target!r}] item", a, params["curve_attacks"])
+    for a in params["curve_matched_attacks"] or []:
+        _choice("curve_matched_attacks item", a, params["curve_attacks"])
     if not isinstance(params["curve_matched_sizes"], list) or any(
             isinstance(v, bool) or not isinstance(v, int) or v < 1
             for v in params["curve_matched_sizes"]):
