@@ -192,6 +192,26 @@ def _write_timings(rows, out_root, figures_dir, preset):
                digits=1)
 
 
+def _append_history(row, path: Path):
+    """Every notebook run, kept: the latest-run table is rewritten by reruns that reuse
+    the cache, so the seconds and memory of the runs that computed are kept here."""
+    import datetime
+
+    import pandas as pd
+
+    from .atomic import atomic_file
+    from .reproducibility import git_revision
+
+    row = row.assign(revision=git_revision() or "",
+                     finished=datetime.datetime.now(datetime.timezone.utc).isoformat(
+                         timespec="seconds"))
+    old = pd.read_csv(path) if path.exists() else None
+    out = row if old is None else pd.concat([old, row], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path, "w") as fh:
+        out.to_csv(fh, index=False)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m advsal.runner", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -230,22 +250,3 @@ def main(argv=None):
 if __name__ == "__main__":
     main()
 
-
-def _append_history(row, path: Path):
-    """Every notebook run, kept: the latest-run table is rewritten by reruns that reuse
-    the cache, so the seconds and memory of the runs that computed are kept here."""
-    import datetime
-
-    import pandas as pd
-
-    from .atomic import atomic_file
-    from .reproducibility import git_revision
-
-    row = row.assign(revision=git_revision() or "",
-                     finished=datetime.datetime.now(datetime.timezone.utc).isoformat(
-                         timespec="seconds"))
-    old = pd.read_csv(path) if path.exists() else None
-    out = row if old is None else pd.concat([old, row], ignore_index=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path, "w") as fh:
-        out.to_csv(fh, index=False)
