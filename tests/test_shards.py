@@ -89,3 +89,13 @@ def test_sharded_study_matches_the_in_memory_one(tmp_path, data_dir):
     assert 0.0 <= small["auc"] <= 1.0
     with pytest.raises(ValueError, match="n_train"):
         b.detector("fgsm", eps, n_train=10_000)
+
+
+def test_studies_of_one_data_set_share_its_arrays(tmp_path, data_dir):
+    """A notebook holding several Studies (notebook 09: one per budget) reads the data once."""
+    from advsal.pipeline import Study
+
+    a = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False)
+    b = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+              calib_target="table2")
+    assert a.data.x_train is b.data.x_train

@@ -49,6 +49,7 @@ class StageNotCached(LookupError):
     """A stage a ``cache_only`` study would have to compute."""
 
 ARCH_VERSION = "table1-v1"
+_DATA: dict = {}   # the data sets loaded in this process, shared by its Studies
 def _logits(model, x, batch_size=1024):
     return map_batches(lambda b: model(b, training=False)[:, 0], x, batch_size,
                        empty=lambda: np.zeros(0, np.float32))
@@ -100,7 +101,12 @@ class Study:
         for k in ("image_size", "limit_per_class"):
             if self.params.get(k):
                 kw[k] = self.params[k]
-        data = load_dataset(self.dataset, self.data_dir, **kw)
+        key = (self.dataset, str(self.data_dir), tuple(sorted(kw.items())))
+        if key not in _DATA:   # Studies of one data set share its arrays (read-only)
+            while len(_DATA) >= 2:
+                _DATA.pop(next(iter(_DATA)))
+            _DATA[key] = load_dataset(self.dataset, self.data_dir, **kw)
+        data = _DATA[key]
         self.params["data_source"] = data.source   # provenance of every table written after
         return data
 
