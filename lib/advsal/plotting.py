@@ -232,7 +232,8 @@ def plot_learning_curve(curve, title=""):
         for (target, attack, kind), part in curve.groupby(["calib_target", "attack", "features"],
                                                           sort=False):
             part = part.sort_values("n_pairs")
-            name = f"{ATTACK_LABELS.get(attack, attack)} eps {part.eps.iloc[0]:.3g}, {kind}"
+            name = (f"{ATTACK_LABELS.get(attack, attack)} eps {part.eps.iloc[0]:.3g} ({target}), "
+                    f"{kind}")
             line, = ax.plot(part.n_pairs, part[col], styles.get(kind, "o-"), ms=4, label=name)
             ax.fill_between(part.n_pairs, part[lo], part[hi], color=line.get_color(),
                             alpha=0.15, lw=0)
