@@ -69,6 +69,11 @@ def learning_curve(studies: dict, attacks, kinds, sizes, progress=print) -> pd.D
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _auc(row) -> str:
+    """``auc [lo, hi]`` of a curve row, at three decimals."""
+    return f"{row.auc:.3f} [{row.auc_ci_low:.3f}, {row.auc_ci_high:.3f}]"
+
+
 def trend(curve: pd.DataFrame) -> list[str]:
     """Per curve, what its ends show: AUC at the smallest and the largest size, and
     whether the largest is above the smallest (intervals separate), and whether it is
@@ -78,7 +83,6 @@ def trend(curve: pd.DataFrame) -> list[str]:
     for (target, attack, kind), part in curve.groupby(keys, sort=False):
         part = part.sort_values("n_train")
         first, last = part.iloc[0], part.iloc[-1]
-        ci = lambda r: f"[{r.auc_ci_low:.3f}, {r.auc_ci_high:.3f}]"   # noqa: E731
         if last.auc_ci_low > first.auc_ci_high:
             move = "rises (intervals separate)"
         elif last.auc_ci_high < first.auc_ci_low:
@@ -87,9 +91,9 @@ def trend(curve: pd.DataFrame) -> list[str]:
             move = "does not change beyond its intervals"
         chance = ("clear of chance" if last.auc_ci_low > 0.5 else
                   "not distinguishable from chance")
-        lines.append(f"{attack}, {kind}, eps {last.eps:.4g} ({target}): AUC {first.auc:.3f} "
-                     f"{ci(first)} at n={first.n_train} -> {last.auc:.3f} {ci(last)} at "
-                     f"n={last.n_train}: {move}; at the largest n {chance}")
+        lines.append(f"{attack}, {kind}, eps {last.eps:.4g} ({target}): AUC {_auc(first)} at "
+                     f"n={first.n_train} -> {_auc(last)} at n={last.n_train}: {move}; at the "
+                     f"largest n {chance}")
     return lines
 
 
@@ -117,13 +121,12 @@ def steps_verdict(curve: pd.DataFrame, matched: pd.DataFrame) -> list[str]:
             continue
         full, at_n = same.iloc[-1], same[same.n_train == r.n_train]
         ci = (r.auc_ci_low, r.auc_ci_high)
-        fmt = lambda a, lo, hi: f"{a:.3f} [{lo:.3f}, {hi:.3f}]"   # noqa: E731
-        text = (f"{r.attack}, {r.features}, n={r.n_train}: AUC {fmt(r.auc, *ci)} with "
+        text = (f"{r.attack}, {r.features}, n={r.n_train}: AUC {_auc(r)} with "
                 f"{r.d_epochs} epochs (the optimizer steps of the full set)")
         if len(at_n):
             a = at_n.iloc[0]
-            text += f", against {fmt(a.auc, a.auc_ci_low, a.auc_ci_high)} with the preset's epochs"
-        text += (f", and {fmt(full.auc, full.auc_ci_low, full.auc_ci_high)} on all "
+            text += f", against {_auc(a)} with the preset's epochs"
+        text += (f", and {_auc(full)} on all "
                  f"n={full.n_train}: ")
         if len(at_n) and at_n.iloc[0].auc_ci_high >= full.auc_ci_low:
             text += "D on n images already matched the full set with the preset's epochs"
