@@ -53,3 +53,68 @@ def test_augmentation_is_a_flip_and_shift_per_image():
     dy, dx = r.integers(0, 5, size=(2, 20))
     expected = np.stack([pad[i, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8] for i in range(20)])
     np.testing.assert_array_equal(out, expected)
+
+
+@pytest.fixture(scope="module")
+def vgg16_file(tmp_path_factory):
+    """A randomly initialised keras.applications.VGG16 (no download), saved as weights."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    net = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    path = tmp_path_factory.mktemp("vgg16") / "vgg16_notop.weights.h5"
+    net.save_weights(path)
+    return net, path
+
+
+def test_vgg16_f_starts_from_the_weights_file_blocks_1_to_3(vgg16_file):
+    import keras
+
+    net, path = vgg16_file
+    f = build_classifier("imagenette", (32, 32, 3), fc_units=16, init_weights=str(path))
+    copied = [l.name for l in f.layers if l.name.startswith("block") and "conv" in l.name]
+    assert copied == ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
+                      "block3_conv1", "block3_conv2", "block3_conv3"]
+    for name in copied:
+        for got, want in zip(f.get_layer(name).get_weights(), net.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(got, want)
+    # the same file as a saved Keras model gives the same F
+    model_path = path.with_name("vgg16.keras")
+    net.save(model_path)
+    g = build_classifier("imagenette", (32, 32, 3), fc_units=16, init_weights=str(model_path))
+    np.testing.assert_array_equal(g.get_layer("block3_conv3").get_weights()[0],
+                                  net.get_layer("block3_conv3").get_weights()[0])
+    # F's block 3 sees what VGG16 sees on keras' own preprocessing of the 0-255 image
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    ours = keras.Model(f.input, f.get_layer("block3_conv3").output)(x)
+    theirs = keras.Model(net.input, net.get_layer("block3_conv3").output)(
+        keras.applications.vgg16.preprocess_input(255.0 * x))
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-4, atol=1e-3)
+    # a random F differs, and the ImageNet input layer survives a save and load
+    h = build_classifier("imagenette", (32, 32, 3), fc_units=16)
+    assert "imagenet_input" not in [l.name for l in h.layers]
+    saved = path.with_name("f.keras")
+    f.save(saved)
+    back = keras.models.load_model(saved, compile=False)
+    np.testing.assert_allclose(np.asarray(back(x)), np.asarray(f(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_vgg16_weights_errors_name_the_parameter(tmp_path, vgg16_file):
+    from advsal.networks import copy_vgg16_weights, init_weights_key
+
+    with pytest.raises(ValueError, match="f_init_weights.*VGG16 network"):
+        build_classifier("mnist", (28, 28, 1), init_weights="imagenet")
+    with pytest.raises(ValueError, match="f_init_weights.*existing file"):
+        build_classifier("imagenette", (32, 32, 3), init_weights=str(tmp_path / "none.h5"))
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="f_init_weights.*not VGG16 weights"):
+        build_classifier("imagenette", (32, 32, 3), init_weights=str(bad))
+    small = build_classifier("cifar10", (32, 32, 3))
+    with pytest.raises(ValueError, match="no VGG16 block"):
+        copy_vgg16_weights(small, vgg16_file[0])
+    # the cache key follows the file's content, not only its name
+    _, path = vgg16_file
+    key = init_weights_key(str(path))
+    assert key["file"] == path.name and len(key["sha256"]) == 16
+    assert init_weights_key("imagenet") == "imagenet"

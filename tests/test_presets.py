@@ -110,3 +110,18 @@ def test_longer_finetune_schedule_reuses_the_shorter_ones_f(tmp_path, data_dir):
     two.classifier()
     assert [w for _, w, _ in two.store.ledger] == ["reused", "computed"]
     assert two.classifier_info()["phase"] == 2
+
+
+def test_init_weights_parameter(tmp_path):
+    # the paper fine-tunes an ImageNet-trained VGG16: its preset starts F there
+    assert resolve_params("imagenette", "paper")["f_init_weights"] == "imagenet"
+    assert resolve_params("imagenet10", "paper")["f_init_weights"] == "imagenet"
+    assert resolve_params("imagenette", "quick")["f_init_weights"] == "random"
+    assert resolve_params("imagenette", "paper", f_init_weights="random")["f_init_weights"] == "random"
+    with pytest.raises(ValueError, match="f_init_weights.*VGG16 network"):
+        resolve_params("cifar10", "quick", f_init_weights="imagenet")
+    with pytest.raises(ValueError, match="f_init_weights.*existing VGG16 weights file"):
+        resolve_params("imagenette", "quick", f_init_weights=str(tmp_path / "missing.h5"))
+    w = tmp_path / "w.weights.h5"
+    w.write_bytes(b"x")
+    assert resolve_params("imagenette", "quick", f_init_weights=str(w))["f_init_weights"] == str(w)

@@ -58,7 +58,8 @@ _IMAGENETTE_QUICK = {"f_train_size": 9469, "f_epochs": 15, "f_batch_size": 32, "
 _IMAGENETTE_FULL = {**_IMAGENETTE_QUICK, "image_size": 64, "n_adv_train": 8000, "n_val": 1000,
                     "n_adv_test": 3000, "n_calib": 925, "peer_n_fit": 369,
                     "curve_sizes": [500, 2000, "all"]}
-_IMAGENET_PAPER = {"f_epochs": 100, "f_batch_size": 32, "f_lr": 1e-3, "image_size": 224,
+# The paper fine-tunes an ImageNet-trained VGG16 (Section IV): F starts from its weights.
+_IMAGENET_PAPER = {"f_init_weights": "imagenet", "f_epochs": 100, "f_batch_size": 32, "f_lr": 1e-3, "image_size": 224,
                    "n_val": 1000, "n_adv_test": 500, "d_epochs": 100, "d_lr": 1e-4,
                    "d_batch_size": 32, "attacks": ["fgsm", "iter_linf", "iter_l2"],
                    "eps_multipliers": [0.5, 1.0, 2.0]}

@@ -33,7 +33,7 @@ from .batches import map_batches
 from .cache import ArtefactStore, make_key
 from .datasets import load_dataset
 from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
-from .networks import build_classifier, build_detector
+from .networks import build_classifier, build_detector, init_weights_key
 from .presets import PAPER_TABLE2, paper_values, resolve_params
 from .progress import progress_bar
 from .reproducibility import peak_memory_gb, seed_everything
@@ -167,6 +167,8 @@ class Study:
                 "f_lr": p["f_lr"], "f_batch_size": p["f_batch_size"],
                 "f_augment": p["f_augment"], "fc_units": p["f_fc_units"], "seed": p["seed"],
                 **({"limit_per_class": p["limit_per_class"]} if p["limit_per_class"] else {}),
+                **({"init": init_weights_key(p["f_init_weights"])}
+                   if p["f_init_weights"] != "random" else {}),
                 **({"finetune": p["f_finetune"]} if p["f_finetune"] else {})}
 
     def _f_phase_key(self, phases):
@@ -196,8 +198,9 @@ class Study:
         p, d = self.params, self.data
         if phase == 0:
             seed_everything(p["seed"])
+            init = None if p["f_init_weights"] == "random" else p["f_init_weights"]
             model = build_classifier(self.dataset, d.input_shape, d.n_classes,
-                                     fc_units=p["f_fc_units"])
+                                     fc_units=p["f_fc_units"], init_weights=init)
             epochs, lr, seed = p["f_epochs"], p["f_lr"], p["seed"]
         else:
             model = self._classifier_phase(phase - 1)

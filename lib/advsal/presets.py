@@ -13,6 +13,8 @@ data set, preset or value is a ``ValueError`` naming what is allowed).
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
 from .attacks import (attack_defaults, attack_names, attack_spec, budget_attacks, check_eps,
                       validate_params)
@@ -56,6 +58,10 @@ _COMMON = {
     # F's fine-tuning phases after the first f_epochs at f_lr: [[epochs, lr], ...], each
     # from the previous phase's (cached) F with a fresh Adam; [] for none
     "f_finetune": [],
+    # F's starting weights: "random", or (VGG16 networks) "imagenet" (keras.applications
+    # VGG16's ImageNet weights, downloaded once) or the path of a local VGG16 weights file,
+    # whose blocks 1-3 are copied by layer name (advsal.networks.copy_vgg16_weights)
+    "f_init_weights": "random",
     "image_size": None,
     "shard_size": None,          # stages over the training split in shards of this many images
     "limit_per_class": None,     # image-folder data sets: images read per class (None: all)
@@ -311,6 +317,15 @@ def validate(params: dict):
             or not isinstance(ph[1], (int, float)) or not ph[1] > 0 for ph in ft):
         raise ValueError(f"f_finetune={ft!r} must be a list of [epochs, lr] pairs "
                          "(positive integer, positive number)")
+    init = params["f_init_weights"]
+    if init != "random":
+        if dataset_spec(params["dataset"]).network != "vgg16":
+            raise ValueError(f"f_init_weights={init!r} needs a VGG16 network; "
+                             f"dataset={params['dataset']!r} has none (allowed: 'random')")
+        if init != "imagenet" and not (isinstance(init, (str, os.PathLike))
+                                       and Path(init).is_file()):
+            raise ValueError(f"f_init_weights={init!r} must be 'random', 'imagenet' or the "
+                             "path of an existing VGG16 weights file (.keras or .h5)")
     sh = params["shard_size"]
     if sh is not None and (isinstance(sh, bool) or not isinstance(sh, int) or sh < 1):
         raise ValueError(f"shard_size={sh!r} must be None or a positive integer")
