@@ -15,3 +15,7 @@ __version__ = "0.1.0"
 from .quiet_tf import import_tensorflow as _import_tensorflow
 
 _import_tensorflow()   # before any module imports it: no start-up log lines (advsal.quiet_tf)
+
+from .devices import split_cpu_from_env as _split_cpu_from_env
+
+_split_cpu_from_env()   # ADVSAL_CPU_DEVICES=n: n logical CPU devices (advsal.devices)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .devices import run_split
+
 __all__ = ["map_batches", "per_model"]
 
 
 def map_batches(fn, x, batch_size: int, empty=None):
     """``fn`` applied to ``x`` in slices of ``batch_size``, outputs (tensors or
-    arrays) concatenated as one array; for an empty ``x``, ``empty()``."""
+    arrays) concatenated as one array; for an empty ``x``, ``empty()``. Under a
+    strategy with several replicas each slice is split across them
+    (:func:`advsal.devices.run_split`)."""
     if len(x) == 0 and empty is not None:
         return empty()
-    return np.concatenate([np.asarray(fn(x[i:i + batch_size]))
+    return np.concatenate([run_split(fn, x[i:i + batch_size])
                            for i in range(0, len(x), batch_size)])
 
 

@@ -22,6 +22,7 @@ success, the saliency and D all see what an image file could hold.
 """
 from __future__ import annotations
 
+import functools
 import time
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,7 @@ from .batches import map_batches
 from .cache import ArtefactStore, make_key
 from .datasets import load_dataset
 from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
+from .devices import make_strategy
 from .networks import build_classifier, build_detector, init_weights_key
 from .presets import PAPER_TABLE2, paper_values, resolve_params
 from .progress import progress_bar
@@ -55,6 +57,16 @@ def _logits(model, x, batch_size=1024):
                        empty=lambda: np.zeros(0, np.float32))
 
 
+def _on_devices(method):
+    """Run a Study method in the scope of its ``strategy`` (advsal.devices): models are
+    built, loaded and trained there, and batches are split across its replicas."""
+    @functools.wraps(method)
+    def scoped(self, *args, **kwargs):
+        with self.strategy.scope():
+            return method(self, *args, **kwargs)
+    return scoped
+
+
 class Study:
     """One data set's study at one preset, with cached stages."""
 
@@ -71,7 +83,9 @@ class Study:
         self._models = {}
         self._memo = {}
         seed_everything(self.params["seed"], deterministic)
+        self.strategy = make_strategy(self.params["strategy"])
 
+    @_on_devices
     def cached(self, stage, key, compute):
         """Stage arrays from memory, else from the verified disk cache, else computed."""
         mkey = (stage, make_key(key))
@@ -184,6 +198,7 @@ class Study:
             self._models["F"] = self._classifier_phase(len(self.params["f_finetune"]))
         return self._models["F"]
 
+    @_on_devices
     def _classifier_phase(self, phase):
         """F after fine-tuning phase ``phase`` (0: the first training, ``f_epochs`` at
         ``f_lr`` from scratch); phase k > 0 continues phase k - 1's F with a fresh Adam for
@@ -422,6 +437,7 @@ class Study:
     def _shard_adv_key(self, attack, eps):
         return {**self._adv_key(attack, "train", eps), "shard_size": self.params["shard_size"]}
 
+    @_on_devices
     def _adversarial_shards(self, attack, eps):
         """The training split's adversarial versions, crafted shard by shard (each shard
         cached on its own, images as 8-bit codes, with per-image distortions), read back
@@ -452,6 +468,7 @@ class Study:
         return read_shards(self.store, "adversarial", key, n, p["shard_size"],
                            {k: v.dtype for k, v in first.items()})
 
+    @_on_devices
     def _saliency_shards(self, attack, eps, norm):
         p = self.params
         n, size = p["n_adv_train"], p["shard_size"]
@@ -563,6 +580,7 @@ class Study:
         xa = self.features(kind, split, attack, eps)[:n][pos]
         return np.concatenate([xc, xa]), labels
 
+    @_on_devices
     def detector(self, attack, eps=None, features=None, n_train=None):
         """Detector D trained on clean training images and their ``attack``
         versions at ``eps`` (calibrated when None); its epoch is chosen on the
@@ -605,10 +623,12 @@ class Study:
         key = self.detector_key(attack, self.budget(attack, eps), kind, n_train)
         self._models.pop(str(sorted(key.items())), None)
 
+    @_on_devices
     def scores(self, model, kind, attack=None, eps=None, split="test"):
         """Logits of detector ``model`` on a cached subset (clean when ``attack`` is None)."""
         return _logits(model, self.features(kind, split, attack, eps))
 
+    @_on_devices
     def score_images(self, x, det_attack, eps=None, features=None) -> np.ndarray:
         """D's logits on any images ``x`` (floats in [0, 1], the data set's shape),
         e.g. adversarial images crafted elsewhere: D is the detector trained on

@@ -20,6 +20,7 @@ from .attacks import (attack_defaults, attack_names, attack_spec, budget_attacks
                       validate_params)
 from .datasets import DATASETS, dataset_spec
 from .detector_inputs import KINDS
+from .devices import STRATEGIES
 from .peer_detectors import peer_names
 
 __all__ = ["PRESETS", "ATTACKS", "EPS_ATTACKS", "SALIENCY_NORMS", "resolve_params",
@@ -63,6 +64,9 @@ _COMMON = {
     # whose blocks 1-3 are copied by layer name (advsal.networks.copy_vgg16_weights)
     "f_init_weights": "random",
     "image_size": None,
+    # "none" (one device) or "mirrored" (tf.distribute.MirroredStrategy over the GPUs, or
+    # the logical CPU devices; advsal.devices); results equal up to float rounding
+    "strategy": "none",
     "shard_size": None,          # stages over the training split in shards of this many images
     "limit_per_class": None,     # image-folder data sets: images read per class (None: all)
     # Beyond the paper (notebooks 07 and 08): baseline detectors and adaptive attacks.
@@ -296,6 +300,7 @@ def validate(params: dict):
             for v in params["curve_sizes"]):
         raise ValueError(f"curve_sizes={params['curve_sizes']!r} must be a non-empty list of "
                          "positive integers or 'all'")
+    _choice("strategy", params["strategy"], STRATEGIES)
     _choice("calib_target", params["calib_target"], CALIB_TARGETS)
     _choice("saliency_norm", params["saliency_norm"], SALIENCY_NORMS)
     _choice("detector_features", params["detector_features"], DETECTOR_FEATURES)

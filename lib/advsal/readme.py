@@ -145,11 +145,13 @@ def adaptive_seeds(fig: Path, ds: str, threshold: str) -> str:
             f"[95 % t interval]; source `figures/adaptive_{ds}_seeds.csv`.\n\n" + _md(out))
 
 
-def fig2(fig: Path, ds: str) -> str:
-    t = pd.read_csv(fig / f"fig2_{ds}.csv", index_col=0)
+def fig2(fig: Path, ds: str, sub: str = "") -> str:
+    """One seed's Fig. 2 matrix; ``sub``: a subfolder of figures (``full``)."""
+    where = f"{sub}/" if sub else ""
+    t = pd.read_csv(fig / where / f"fig2_{ds}.csv", index_col=0)
     out = t.map(_num)
     out.index.name = "trained on \\ tested on"
-    return (f"Balanced accuracy at logit 0, seed 0; source `figures/fig2_{ds}.csv`.\n\n"
+    return (f"Balanced accuracy at logit 0, seed 0; source `figures/{where}fig2_{ds}.csv`.\n\n"
             + _md(out))
 
 

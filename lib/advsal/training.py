@@ -56,6 +56,23 @@ class _RowBatches(keras.utils.PyDataset):
         return self.rows.take(idx), self.y[idx]
 
 
+def _evaluate(model, x, y, loss, metric):
+    """(loss, metric) of ``model`` on ``x, y``. On one device ``model.evaluate``; under a
+    strategy with several replicas from logits computed with the batches split across
+    them (Keras 3.15's ``evaluate`` fails there when a batch splits unevenly)."""
+    import tensorflow as tf
+
+    if tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        out = model.evaluate(_batches(x, y, 1024), verbose=0, return_dict=True)
+        return float(out["loss"]), float(out[metric.name])
+    from .batches import map_batches
+
+    logits = map_batches(lambda b: model(b, training=False), x, 1024)
+    fresh = metric.__class__.from_config(metric.get_config())
+    fresh.update_state(y, logits)
+    return float(loss(y, logits)), float(fresh.result())
+
+
 def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val, y_val,
          progress, select_on=None, desc="training"):
     """``select_on=(x, y)``: after training, restore the weights of the epoch with
@@ -85,11 +102,9 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
         history["accuracy"].append(float(h.history[metric.name][0]))
         history["epoch_seconds"].append(time.perf_counter() - t0)
         if x_val is not None:
-            history["val_accuracy"].append(float(model.evaluate(
-                _batches(x_val, y_val, 1024), verbose=0, return_dict=True)[metric.name]))
+            history["val_accuracy"].append(_evaluate(model, x_val, y_val, loss, metric)[1])
         if select_on is not None:
-            v = float(model.evaluate(_batches(*select_on, 1024), verbose=0,
-                                     return_dict=True)["loss"])
+            v = _evaluate(model, *select_on, loss, metric)[0]
             history["select_loss"].append(v)
             if v < best[0]:
                 best = (v, [w.copy() for w in model.get_weights()])

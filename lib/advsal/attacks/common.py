@@ -9,6 +9,7 @@ import tensorflow as tf
 from ..progress import progress_bar
 
 from ..batches import map_batches, per_model
+from ..devices import run_split
 
 __all__ = ["quantize_8bit", "quantize_tf", "linf_steps", "STEP_TOLERANCE", "STEP_TOLERANCE_V2", "predict", "random_targets", "logits_fn",
            "compiled", "batched"]
@@ -79,7 +80,8 @@ def compiled(model, key, make, **tf_function_kwargs):
 
 
 def batched(fn, arrays, batch_size, desc, progress=True):
-    """Apply ``fn`` to aligned ``arrays`` in fixed-size batches (last one padded)."""
+    """Apply ``fn`` to aligned ``arrays`` in fixed-size batches (last one padded), each
+    split across the replicas of the strategy in scope (:func:`advsal.devices.run_split`)."""
     n = len(arrays[0])
     out = []
     bar = progress_bar(n, desc, "img", enabled=progress)
@@ -88,7 +90,7 @@ def batched(fn, arrays, batch_size, desc, progress=True):
         k = len(parts[0])
         if k < batch_size and n > batch_size:
             parts = [np.concatenate([p, np.repeat(p[-1:], batch_size - k, 0)]) for p in parts]
-        out.append(np.asarray(fn(*parts))[:k])
+        out.append(run_split(fn, *parts)[:k])
         bar.update(k)
     bar.close()
     return np.concatenate(out) if out else np.zeros_like(arrays[0])
