@@ -31,3 +31,16 @@ def test_training_floor_follows_the_preset():
     assert smoke["seconds_at_peak"] < quick["seconds_at_peak"] / 10
     halved = training_floor("mnist", (28, 28, 1), peak=200.0)
     assert halved["seconds_at_peak"] == pytest.approx(quick["seconds_at_peak"] / 2)
+
+
+def test_memory_probe_prints_the_peak_after_each_step(tmp_path, data_dir, capsys):
+    import re
+
+    from advsal.memory_probe import main
+
+    main(["--dataset", "mnist", "--preset", "smoke", "--attack", "fgsm", "--d-epochs", "1",
+          "--data-dir", str(data_dir), "--artefact-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    peaks = [float(v) for v in re.findall(r"peak (\d+\.\d\d) GB", out)]
+    assert len(peaks) == 3 and 0 < peaks[0] <= peaks[1] <= peaks[2], out
+    assert "D trained and scored (AUC" in out and "detector x1 in" in out
