@@ -332,3 +332,32 @@ def test_fgsm_equals_cleverhans(trained_f, attack_batch):
     theirs = fast_gradient_method(lambda z: trained_f(z, training=False), x, 0.2, np.inf,
                                   clip_min=0.0, clip_max=1.0).numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_iter_l2_loss_scale_lifts_the_step_floor_of_a_confident_model():
+    """A linear F with logit margins near 25: the cross-entropy gradient's norm is far
+    below cleverhans' l_2 floor (1e-6), so the unscaled attack barely moves; the scaled
+    loss keeps the direction and takes full steps (advsal.saturation measures this)."""
+    import keras
+
+    from advsal.saturation import FLOOR, gradient_norms
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.3, 0.7, size=(8, 8, 8, 1)).astype(np.float32)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    w = rng.normal(size=(64, 10)).astype(np.float32)
+    w[:, 0] += 1.0                    # class 0 wins on every image
+    logits = x.reshape(8, -1) @ w
+    margin = logits[:, 0] - np.sort(logits[:, 1:], axis=1)[:, -1]
+    model.layers[-1].set_weights([w * (25.0 / margin.min()), np.zeros(10, np.float32)])
+    norms, margins = gradient_norms(model, x)
+    assert np.all(norms < FLOOR) and np.all(margins >= 24.9)
+    params = {"iter_steps": 10, "iter_step_ratio": 0.25}
+    moved = {}
+    for scale in (1.0, 1e10):
+        x_adv = craft(model, "iter_l2", x, 1.0, {**params, "iter_l2_loss_scale": scale},
+                      progress=False)[0]
+        moved[scale] = np.linalg.norm((x_adv - x).reshape(8, -1), axis=1)
+    assert moved[1.0].max() < 0.01, moved
+    assert moved[1e10].min() > 0.5 and moved[1e10].max() <= 1.0 + 1e-4, moved
