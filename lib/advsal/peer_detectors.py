@@ -47,8 +47,13 @@ import tensorflow as tf
 from .batches import map_batches, per_model
 from .metrics import roc_auc
 
-__all__ = ["PeerSpec", "PEERS", "peer_spec", "peer_names", "fit_peer", "rebuild_peer", "FittedPeer",
+__all__ = ["NothingToFit", "PeerSpec", "PEERS", "peer_spec", "peer_names", "fit_peer", "rebuild_peer", "FittedPeer",
            "probe_layers", "LITERATURE"]
+
+
+class NothingToFit(ValueError):
+    """An attack left no adversarial training or validation image to fit a peer on (it
+    fooled F on none of them)."""
 
 
 @dataclass(frozen=True)
@@ -288,7 +293,7 @@ def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_si
         raise ValueError(f"{spec.hyper} is empty; give at least one candidate")
     (xc, xa), (vc, va) = train, val
     if len(xa) == 0 or len(va) == 0:
-        raise ValueError(f"{name}: no adversarial images to fit on (train {len(xa)}, "
+        raise NothingToFit(f"{name}: no adversarial images to fit on (train {len(xa)}, "
                          f"val {len(va)})")
     raw_tf = spec.build(f, np.asarray(x_reference, np.float32), np.asarray(y_reference),
                         candidates, batch_size)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
-from .peer_detectors import LITERATURE, fit_peer, peer_spec, rebuild_peer
+from .peer_detectors import LITERATURE, NothingToFit, fit_peer, peer_spec, rebuild_peer
 from .tables import threshold_columns
 
 __all__ = ["peer_key", "peer_scores", "study_peer", "strongest_peer", "peer_thresholds",
@@ -133,7 +133,12 @@ def comparison_table(study, attacks=None, peers=None, kinds=None) -> pd.DataFram
             rows += [_row(a, k, "input baseline", eps, study.evaluate(a, features=k))
                      for k in kinds if k != p["detector_features"]]
         for name in peers:
-            rep = evaluate_peer(study, name, a)
+            try:
+                rep = evaluate_peer(study, name, a)
+            except NothingToFit as err:   # a row that says why it is empty
+                rows.append({"attack": a, "detector": name, "kind": "peer", "eps": eps,
+                             "note": str(err)})
+                continue
             rows.append({**_row(a, name, "peer", eps, rep), "hyperparameter": rep["hyper"]})
     return pd.DataFrame(rows).set_index("attack")
 
@@ -148,8 +153,12 @@ def literature_table(study, peers=None) -> pd.DataFrame:
         if ref["dataset"] != study.dataset or ref["attack"] not in p["attacks"]:
             continue
         a, eps = ref["attack"], study.budget(ref["attack"], ref["eps"])
-        ours = (evaluate_peer(study, ref["detector"], a, eps) if ref["detector"] in peers
-                else None)
+        ours = None
+        if ref["detector"] in peers:
+            try:
+                ours = evaluate_peer(study, ref["detector"], a, eps)
+            except NothingToFit:   # no adversarial image at this budget: no number
+                pass
         d = study.evaluate(a, det_eps=eps, test_eps=eps)
         rows.append({"attack": a, "eps": eps, "detector": ref["detector"],
                      "published TPR": ref["tpr"], "published FPR": ref["fpr"],

@@ -204,6 +204,8 @@ def plot_detector_comparison(table, metric="AUC", ci_col="AUC 95% CI", title="")
         for i, a in enumerate(attacks):
             if a in rows.index:
                 r = rows.loc[[a]].iloc[0]
+                if not isinstance(r[ci_col], tuple):   # an empty row (a peer with no fit)
+                    continue
                 xs.append(i + (j - (len(detectors) - 1) / 2) * width)
                 ys.append(r[metric])
                 lo.append(r[metric] - r[ci_col][0])

@@ -242,6 +242,12 @@ def peer_comparison(table: pd.DataFrame, ours: str, kind_col="kind") -> list[str
     for attack, rows in table.groupby(level=0, sort=False):
         rows = rows.reset_index(drop=True)
         peers, d = rows[rows[kind_col] == "peer"], rows[rows["detector"] == ours]
+        fitted = peers["AUC 95% CI"].map(lambda v: isinstance(v, tuple))
+        if not peers.empty and not fitted.any() and not d.empty:
+            lines.append(f"- **{attack}**: no peer could be fitted (no adversarial training "
+                         "or validation image).")
+            continue
+        peers = peers[fitted]
         if rows["AUC"].isna().all() or peers.empty or d.empty:
             continue
         best = rows.loc[rows["AUC"].idxmax()]
