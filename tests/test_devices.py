@@ -1,4 +1,5 @@
-"""The ``strategy`` parameter: one device, or MirroredStrategy over two logical CPU devices.
+"""The ``strategy`` parameter: one device, or MirroredStrategy over two logical CPU devices
+(the paper preset, at a handful of images: what a user with several GPUs would run).
 
 TensorFlow splits a CPU into logical devices only before its runtime starts, so the
 mirrored study runs in a fresh interpreter with ``ADVSAL_CPU_DEVICES=2``."""
@@ -29,7 +30,7 @@ out = {"cpu_devices": len(tf.config.list_logical_devices("CPU"))}
 sizes = dict(attacks=["fgsm"], f_train_size=1000, f_epochs=1, n_adv_train=200, n_val=100,
              n_adv_test=100, n_calib=100, d_epochs=2)
 for name in ("none", "mirrored"):
-    s = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=f"{art}/{name}",
+    s = Study("mnist", "paper", data_dir=data_dir, artefact_dir=f"{art}/{name}",
               progress=False, strategy=name, **sizes)
     rep = s.evaluate("fgsm")
     out[name] = {"replicas": s.strategy.num_replicas_in_sync,

@@ -295,6 +295,15 @@ def test_peer_comparison_claims_a_direction_only_where_auc_intervals_separate():
     assert "is higher than" in ahead[0]
     tied = peer_comparison(rows(0.72, (0.68, 0.76), 0.7, (0.65, 0.75)), "image+saliency")
     assert "not distinguishable" in tied[0]
+    # a peer that could not be fitted (NothingToFit: its row has no AUC) is left out
+    unfit = rows(0.9, (0.88, 0.92), 0.7, (0.65, 0.75))
+    unfit.iloc[2, unfit.columns.get_loc("AUC")] = np.nan
+    unfit.iloc[2, unfit.columns.get_loc("AUC 95% CI")] = np.nan
+    assert "best peer (lid)" in peer_comparison(unfit, "image+saliency")[0]
+    none = unfit.copy()
+    none.iloc[1, none.columns.get_loc("AUC 95% CI")] = np.nan
+    none.iloc[1, none.columns.get_loc("AUC")] = np.nan
+    assert "no peer could be fitted" in peer_comparison(none, "image+saliency")[0]
 
 
 def test_at_training_budget_reads_only_the_training_budget_rows():
