@@ -82,9 +82,19 @@ def test_beta_schedule_is_geometric_and_independent_of_run_length():
 
 
 def test_adaptive_loss_decreases(trained_f, detector, batch):
+    from advsal import work
+
     x, y = batch
+    work.reset()
     out = ad.adaptive_attack(trained_f, detector, x, y, 0.15, steps=12, restarts=1,
                              step_size=0.015, anneal_steps=10, trace=True)
+    # per step and image: F's gradient, D's saliency input and its second-order pass (6
+    # passes of F), D's gradient (2), the verdict (3 of F, 1 of D), and one last verdict;
+    # fewer if it stopped
+    fl, dl = work.forward_flops(trained_f), work.forward_flops(detector)
+    most = len(x) * (12 * (9 * fl + 3 * dl) + 3 * fl + dl)
+    assert 0 < work.totals()["adaptive attack"] <= most
+    work.reset()
     loss = out["loss"][:, 0]
     assert np.isfinite(loss[0])
     assert np.nanmean(loss[-4:]) < loss[0] - 0.5, loss

@@ -98,6 +98,10 @@ def test_every_notebook_product_exists(smoke_run):
     assert (mine["seconds"] > 0).all()
     assert mine.loc["01_classifier", "stages_computed"] >= 1
     assert mine.loc["02_adversarial", "stages_computed"] >= 2 * n_attacks
+    # ... and counted the arithmetic it did (advsal.work): F's training in 01, the attacks in
+    # 02; a notebook that computed nothing counted little
+    assert mine.loc["01_classifier", "tflop"] > 0 and mine.loc["02_adversarial", "tflop"] > 0
+    assert mine["tflop"].notna().all()
 
 
 def test_table2_rederived_from_artefacts(smoke_run, data_dir):

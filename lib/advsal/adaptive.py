@@ -48,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 
 from .attacks import quantize_tf
+from . import work
 from .batches import per_model
 from .detector_inputs import features_np, features_tf, input_kind
 from .metrics import wilson_interval
@@ -327,6 +328,8 @@ def second_round_attack(f, d, x, y, eps, kind="image+saliency", sigma=0.5, steps
         for _ in range(steps):
             xa = step(xa, x0, yy)
             xq, ok = verdict(xa, x0, yy)
+            for passes in _passes(d, kind, through_saliency=True):
+                _count(f, d, nb, passes)
             hit = ok.numpy() & ~done
             if hit.any():
                 best[hit] = xq.numpy()[hit]
@@ -408,6 +411,28 @@ def _build_step(f, d, kind, norm, mode, kappa, quantize):
     return step, check
 
 
+def _passes(d, kind, through_saliency):
+    """Forward-pass equivalents of F and of D per image of one attack step and of one
+    verdict (:mod:`advsal.work`): the step's gradient through F (2), through D (2)
+    and D's saliency input (its forward and backward pass, 2, and 2 more when the
+    gradient flows through it); the verdict's F, saliency and D on the iterate."""
+    step_f, step_d, verdict_f, verdict_d = 2, 0, 1, 0
+    if _image_detector(d):            # a peer detector: about one pass of F each
+        step_f, verdict_f = step_f + 2, verdict_f + 1
+    elif d is not None:
+        step_d, verdict_d = 2, 1
+        if input_kind(kind).uses_saliency:
+            step_f += 4 if through_saliency else 2
+            verdict_f += 2
+    return (step_f, step_d), (verdict_f, verdict_d)
+
+
+def _count(f, d, images, passes):
+    work.add("adaptive attack", f, images, passes[0])
+    if passes[1]:
+        work.add("adaptive attack", d, images, passes[1])
+
+
 def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps=100,
                     restarts=1, step_size=None, lambdas=(1.0,), betas=(10.0, 100.0),
                     anneal_steps=50, mode="full", kappa=1.0, seed=0, batch_size=64,
@@ -439,6 +464,7 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
     y = np.asarray(y).astype(np.int32)
     alpha = float(step_size if step_size is not None else eps / 10)
     step, check = _make_step(f, d, kind, norm, mode, kappa, quantize)
+    step_passes, verdict_passes = _passes(d, kind, through_saliency=mode == "full")
     eps_t, alpha_t, thr_t = tf.constant(float(eps)), tf.constant(alpha), tf.constant(float(threshold))
     sched = [tf.constant(beta_schedule(t, betas[0], betas[1], anneal_steps))
              for t in range(steps)]
@@ -462,6 +488,8 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
             lam = tf.constant(float(lambdas[r % len(lambdas)]))
             for t in range(steps):
                 new, loss, ok, xq = step(xa, x0, yy, eps_t, alpha_t, sched[t], lam, thr_t)
+                _count(f, d, nb, step_passes)
+                _count(f, d, nb, verdict_passes)
                 ok = ok.numpy()
                 hit = ok & ~done
                 if hit.any():
@@ -475,6 +503,7 @@ def adaptive_attack(f, d, x, y, eps, kind="image+saliency", norm="maxabs", steps
                     break
             if not done.all():   # the final iterate of this restart
                 xq, ok = check(xa, x0, yy, eps_t, thr_t)
+                _count(f, d, nb, verdict_passes)
                 ok = ok.numpy()
                 hit = ok & ~done
                 if hit.any():

@@ -13,9 +13,12 @@ run so that ratios are like for like:
   implementation of the same attack on the same model and batch (JSMA, whose
   iterations per image vary, per image for the whole attack at one gamma).
 
-It appends the stage timings of the last quick-preset study run
-(``figures/timings_quick.csv``) and writes ``figures/bench_<machine>.csv``.
-Absolute numbers on a shared machine are noise; the ratios are the result.
+It appends every study run the figures folder holds timings of
+(``timings_<preset>.csv``, also one folder down): a notebook's wall time beside
+its floor, the arithmetic its kernel counted (:mod:`advsal.work`) at the
+measured convolution peak (:func:`study_floor`), and writes
+``figures/bench_<machine>.csv``. Absolute numbers on a shared machine are
+noise; the ratios are the result.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "conv_flops", "measure", "training_floor"]
+__all__ = ["main", "measure", "training_floor", "study_floor"]
 
 
 def measure(fn, repeat=3, min_time=0.5):
@@ -42,21 +45,6 @@ def measure(fn, repeat=3, min_time=0.5):
                 break
         best = min(best, dt / n)
     return best
-
-
-def conv_flops(model):
-    """Forward multiply-adds x 2 of the Conv2D and Dense layers of ``model`` per image."""
-    import keras
-
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            h, w, cout = layer.output.shape[1:]
-            kh, kw = layer.kernel_size
-            total += 2 * h * w * cout * kh * kw * layer.input.shape[-1]
-        elif isinstance(layer, keras.layers.Dense):
-            total += 2 * layer.input.shape[-1] * layer.units
-    return total
 
 
 def peak_gflops():
@@ -81,13 +69,14 @@ def _bench_dataset(dataset, shape, batch, rows, with_peer=True):
     from .networks import build_classifier, build_detector
     from .presets import resolve_params
     from .saliency import saliency, saliency_batch
+    from .work import forward_flops
 
     rng = np.random.default_rng(0)
     x = rng.random((batch, *shape)).astype(np.float32)
     y = rng.integers(0, 10, batch)
     f = build_classifier(dataset, shape)
     d = build_detector(dataset, shape[:2] + (2 * shape[2],))
-    flops_f, flops_d = conv_flops(f), conv_flops(d)
+    flops_f, flops_d = forward_flops(f), forward_flops(d)
 
     def add(stage, impl, seconds, images, flops=None, ref=None):
         rows.append({"dataset": dataset, "stage": stage, "implementation": impl,
@@ -180,17 +169,69 @@ def training_floor(dataset, shape, peak, preset="quick"):
     from .attacks import attack_spec
     from .networks import build_classifier, build_detector
     from .presets import resolve_params
+    from .work import forward_flops
 
     p = resolve_params(dataset, preset)
     table3 = [a for a in p["attacks"] if attack_spec(a).table3]
     n_det = (len(p["attacks"]) + len(table3) * (len(p["eps_multipliers"]) - 1)
              + len(p["baseline_attacks"]) * (len(p["baseline_features"]) - 1))
-    f_flops = 3 * conv_flops(build_classifier(dataset, shape))
-    d_flops = 3 * conv_flops(build_detector(dataset, shape[:2] + (2 * shape[2],)))
+    f_flops = 3 * forward_flops(build_classifier(dataset, shape))
+    d_flops = 3 * forward_flops(build_detector(dataset, shape[:2] + (2 * shape[2],)))
     f_total = p["f_train_size"] * p["f_epochs"] * f_flops
     d_total = n_det * 2 * p["n_adv_train"] * p["d_epochs"] * d_flops
     return {"detectors": n_det, "f_tflop": f_total / 1e12, "d_tflop": d_total / 1e12,
             "seconds_at_peak": (f_total + d_total) / (peak * 1e9)}
+
+
+def study_floor(timings, peak):
+    """Each notebook run's wall time beside its floor, and each data set's whole study.
+
+    ``timings``: a runner timings table (``timings_<preset>.csv``) with the ``tflop``
+    each notebook's kernel counted (:mod:`advsal.work`); ``peak``: the machine's
+    convolution peak in GFLOP/s. The floor is that arithmetic at the peak; the
+    ratio, wall time over floor, is how far the run is from what the machine could
+    do (1: nothing but counted arithmetic at the peak). Rows without a count are
+    left out; a notebook that found every stage cached did almost no work, so its
+    ratio says little, and ``stages_computed`` is kept beside it.
+    """
+    import pandas as pd
+
+    if not (peak > 0):
+        raise ValueError(f"peak={peak!r} must be a positive number of GFLOP/s")
+    if "tflop" not in timings:
+        return pd.DataFrame()
+    t = timings[timings["tflop"].notna()].copy()
+    if t.empty:
+        return pd.DataFrame()
+    t["floor_seconds"] = t["tflop"] * 1e12 / (peak * 1e9)
+    cols = ["dataset", "preset", "notebook", "seconds", "tflop", "floor_seconds"]
+    if "stages_computed" in t:
+        cols.append("stages_computed")
+    whole = t.groupby(["dataset", "preset"], as_index=False)[
+        ["seconds", "tflop", "floor_seconds"]].sum().assign(notebook="whole study")
+    out = pd.concat([t[cols], whole], ignore_index=True)
+    out["ratio_to_floor"] = out["seconds"] / out["floor_seconds"]
+    return out
+
+
+def _floor_rows(figures_dir, peak):
+    """The bench rows of every committed timings table that counted its work."""
+    import pandas as pd
+
+    rows = []
+    for path in sorted(figures_dir.glob("timings_*.csv")) + sorted(
+            figures_dir.glob("*/timings_*.csv")):
+        if path.stem.endswith("_history"):
+            continue
+        floor = study_floor(pd.read_csv(path), peak)
+        for r in floor.to_dict("records"):
+            rows.append({"dataset": r["dataset"],
+                         "stage": f"study {r['preset']}: {r['notebook']}",
+                         "implementation": f"{r['tflop']:.3g} TFLOP counted; floor "
+                                           f"{r['floor_seconds']:.0f} s at peak",
+                         "seconds": r["seconds"], "gflops_per_s": r["tflop"] * 1e3 / r["seconds"],
+                         "ratio_to_reference": r["ratio_to_floor"]})
+    return rows
 
 
 def machine_name():
@@ -225,10 +266,11 @@ def main(argv=None):
                      "implementation": f"F + {fl['detectors']} detectors, "
                                        f"{fl['f_tflop'] + fl['d_tflop']:.0f} TFLOP",
                      "seconds": fl["seconds_at_peak"], "gflops_per_s": peak})
+    rows += _floor_rows(figures_dir, peak)
     df = pd.DataFrame(rows)
     df["share_of_peak"] = df["gflops_per_s"] / peak
     timings = figures_dir / "timings_quick.csv"
-    if timings.exists():
+    if timings.exists() and "tflop" not in pd.read_csv(timings):   # a run before advsal.work
         t = pd.read_csv(timings)
         impl = "quick preset run" + (
             t["stages_computed"].map(lambda k: f" ({k:.0f} stages computed)"

@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from . import work
 from .batches import map_batches, per_model
 
 __all__ = ["InputKind", "KINDS", "input_kind", "features_np", "features_tf",
@@ -53,6 +54,7 @@ def first_layer_model(f):
 
 def _first_np(f, x, s, batch_size=512):
     first = first_layer_model(f)
+    work.add("inference", first, len(x), work.FORWARD)
     return map_batches(lambda b: first(b, training=False), x, batch_size)
 
 

@@ -39,11 +39,12 @@ validation images mean what they mean for D (:mod:`advsal.metrics`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import tensorflow as tf
 
+from . import work
 from .batches import map_batches, per_model
 from .metrics import roc_auc
 
@@ -123,6 +124,7 @@ def _build_lid(f, x_ref, y_ref, ks, batch_size):
 
 
 def _layer_outputs(model, x, transform, batch_size):
+    work.add("peers", model, len(x), work.FORWARD)
     parts = [[np.asarray(transform(h)) for h in model(x[i:i + batch_size], training=False)]
              for i in range(0, len(x), batch_size)]
     return [np.concatenate(layer) for layer in zip(*parts)]
@@ -242,6 +244,7 @@ class FittedPeer:
     coef: np.ndarray = field(repr=False)
     intercept: float = 0.0
     batch_size: int = 256
+    f: Any = field(default=None, repr=False)   # F, whose passes the scores count
 
     def logit_tf(self, x):
         feats = self.raw_tf(x)[:, self.index, :]
@@ -253,6 +256,8 @@ class FittedPeer:
         x = np.asarray(x, np.float32)
         if len(x) == 0:
             return np.zeros(0, np.float32)
+        if self.f is not None:
+            work.add("peers", self.f, len(x), work.FORWARD)
         return map_batches(lambda b: self.logit_tf(tf.constant(b)), x, self.batch_size)
 
     def linear(self) -> dict:
@@ -297,6 +302,8 @@ def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_si
                          f"val {len(va)})")
     raw_tf = spec.build(f, np.asarray(x_reference, np.float32), np.asarray(y_reference),
                         candidates, batch_size)
+    # F's forward pass on every image (Mahalanobis' input preprocessing not counted)
+    work.add("peers", f, len(xc) + len(xa) + len(vc) + len(va), work.FORWARD)
     feats = np.concatenate([_raw(raw_tf, xc, batch_size), _raw(raw_tf, xa, batch_size)])
     vfeats = np.concatenate([_raw(raw_tf, vc, batch_size), _raw(raw_tf, va, batch_size)])
     labels = np.r_[np.zeros(len(xc)), np.ones(len(xa))]
@@ -309,7 +316,7 @@ def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_si
     finite = [c for c in candidates if not np.isnan(aucs[c])]
     best = candidates.index(max(finite, key=aucs.get)) if finite else 0
     return FittedPeer(name, candidates[best], aucs, raw_tf, best, *fits[best],
-                      batch_size=batch_size)
+                      batch_size=batch_size, f=f)
 
 
 def rebuild_peer(name, f, x_reference, y_reference, hyper, linear, batch_size=256):
@@ -318,7 +325,7 @@ def rebuild_peer(name, f, x_reference, y_reference, hyper, linear, batch_size=25
     raw_tf = peer_spec(name).build(f, np.asarray(x_reference, np.float32),
                                    np.asarray(y_reference), [float(hyper)], batch_size)
     return FittedPeer(name, float(hyper), {}, raw_tf, 0, linear["mean"], linear["scale"],
-                      linear["coef"], float(linear["intercept"]), batch_size)
+                      linear["coef"], float(linear["intercept"]), batch_size, f)
 
 
 # ---------------------------------------------------------------- published numbers

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import attacks as atk
+from . import work
 from .batches import map_batches
 from .cache import ArtefactStore, make_key
 from .datasets import load_dataset
@@ -53,6 +54,7 @@ class StageNotCached(LookupError):
 ARCH_VERSION = "table1-v1"
 _DATA: dict = {}   # the data sets loaded in this process, shared by its Studies
 def _logits(model, x, batch_size=1024):
+    work.add("inference", model, len(x), work.FORWARD)
     return map_batches(lambda b: model(b, training=False)[:, 0], x, batch_size,
                        empty=lambda: np.zeros(0, np.float32))
 
@@ -98,7 +100,8 @@ class Study:
     def stage_summary(self) -> str:
         """What this study reused from the cache and what it computed (with seconds), and
         the process's peak resident memory so far."""
-        return f"{self.store.summary()}\npeak resident memory: {peak_memory_gb():.2f} GB"
+        return (f"{self.store.summary()}\n{work.summary()}\n"
+                f"peak resident memory: {peak_memory_gb():.2f} GB")
 
     def _not_cached(self, stage, key):
         def fail(*_):

@@ -6,7 +6,8 @@ runs ``notebooks/01_*.ipynb`` ... in order for each data set, passing the
 parameters, and saves each executed notebook to ``<output>/<preset>/<dataset>/``.
 On the first failing cell it stops and prints that cell's traceback. At the
 end it prints where the figures are and writes the wall time of every
-notebook, with the number of stages it computed rather than found cached, to
+notebook, with the number of stages it computed rather than found cached, its
+kernel's peak memory and the arithmetic it did (:mod:`advsal.work`), to
 ``<output>/<preset>/timings.csv`` (also copied into the figures folder as
 ``timings_<preset>.csv``).
 
@@ -30,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import work
 from .datasets import DATASETS
 from .paths import repo_root, resolve_dirs
 from .presets import PRESETS
@@ -136,7 +138,8 @@ def _run_one_seed(datasets, preset, output, data_dir, artefact_dir, figures_dir,
             rows.append({"dataset": dataset, "preset": preset, "seed": seed,
                          "notebook": nb.stem, "seconds": round(dt, 1),
                          "stages_computed": _artefact_count(artefact_dir) - before,
-                         "peak_memory_gb": peak_memory_printed(target)})
+                         "peak_memory_gb": peak_memory_printed(target),
+                         "tflop": work.parse_tflop(Path(target).read_text(errors="replace"))})
             print(f"[{dataset}/{preset}/seed {seed}] {nb.name} done in {dt:.1f} s", flush=True)
             _write_timings(rows, out_root, figures_dir, preset)   # kept if a later one fails
     total = sum(r["seconds"] for r in rows)
@@ -183,12 +186,14 @@ def _write_timings(rows, out_root, figures_dir, preset):
     if "stages_computed" not in df:
         df["stages_computed"] = None
     cols = [c for c in ("dataset", "preset", "seed", "seconds", "stages_computed",
-                        "peak_memory_gb") if c in df]
+                        "peak_memory_gb", "tflop") if c in df]
     save_table(df.set_index("notebook")[cols],
                f"timings_{preset}", figures_dir, {"preset": preset},
                caption=f"Wall time of the latest run of each notebook, {preset} preset, how "
                        "many cached stages it computed (0: everything was reused) and its "
-                       "kernel's peak resident memory (GB; every run: timings_<preset>_history)",
+                       "kernel's peak resident memory (GB; every run: timings_<preset>_history) "
+                       "and the arithmetic it did (TFLOP, advsal.work; make bench sets it "
+                       "against the machine's peak)",
                digits=1)
 
 

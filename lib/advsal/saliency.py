@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from . import work
 from .batches import map_batches, per_model
 from .presets import SALIENCY_NORMS
 
@@ -51,5 +52,6 @@ def saliency(model, x, norm="none", batch_size=512):
                                                           reduce_retracing=True))
     x = np.asarray(x, np.float32)
     out = map_batches(lambda b: fn(tf.constant(b)), x, batch_size, empty=x.copy)
+    work.add("saliency", model, len(x), work.INPUT_GRADIENT)
     return normalise(out, norm).astype(np.float32)
 

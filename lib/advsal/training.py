@@ -74,9 +74,12 @@ def _evaluate(model, x, y, loss, metric):
 
 
 def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val, y_val,
-         progress, select_on=None, desc="training"):
+         progress, select_on=None, desc="training", work_kind="F training"):
     """``select_on=(x, y)``: after training, restore the weights of the epoch with
-    the lowest loss on that set (model selection on validation data)."""
+    the lowest loss on that set (model selection on validation data). Each epoch's
+    arithmetic is counted under ``work_kind`` (:mod:`advsal.work`)."""
+    from . import work
+
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=[metric])
     rng = np.random.default_rng(seed)
     history = {"loss": [], "accuracy": [], "val_accuracy": [], "epoch_seconds": []}
@@ -101,6 +104,10 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
         history["loss"].append(float(h.history["loss"][0]))
         history["accuracy"].append(float(h.history[metric.name][0]))
         history["epoch_seconds"].append(time.perf_counter() - t0)
+        work.add(work_kind, model, len(x), work.TRAIN_STEP)
+        for held in ((x_val,) if x_val is not None else ()) + \
+                ((select_on[0],) if select_on is not None else ()):
+            work.add(work_kind, model, len(held), work.FORWARD)
         if x_val is not None:
             history["val_accuracy"].append(_evaluate(model, x_val, y_val, loss, metric)[1])
         if select_on is not None:
@@ -133,7 +140,8 @@ def train_detector(model, x, labels, epochs, lr, batch_size, seed=0, progress=Fa
     select = None if x_val is None else (x_val, np.asarray(labels_val, np.float32))
     return _fit(model, x, labels, keras.losses.BinaryCrossentropy(from_logits=True),
                 keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0), epochs, lr,
-                batch_size, seed, False, None, None, progress, select_on=select, desc="D")
+                batch_size, seed, False, None, None, progress, select_on=select, desc="D",
+                work_kind="D training")
 
 
 def accuracy(model, x, y, batch_size=1024):

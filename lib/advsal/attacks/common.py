@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from ..progress import progress_bar
 
+from .. import work
 from ..batches import map_batches, per_model
 from ..devices import run_split
 
@@ -58,6 +59,7 @@ def quantize_tf(xa, x0, eps=None):
 
 def predict(model, x, batch_size=1024):
     """Logits of ``model`` on ``x`` (numpy, batched)."""
+    work.add("inference", model, len(x), work.FORWARD)
     return map_batches(lambda b: model(b, training=False), x, batch_size,
                        empty=lambda: np.zeros((0, model.output_shape[-1]), np.float32))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .. import work
 from .common import batched, compiled, predict, quantize_8bit, quantize_tf, random_targets
 from .spec import NON_NEGATIVE, POSITIVE, AttackSpec, register
 
@@ -78,8 +79,8 @@ def _cw_search_fn(model, kappa, targeted, lr, steps, abort_early, grid):
         state = (tf.constant(0), w, zeros, zeros, best_l2, best_adv,
                  tf.zeros(tf.shape(const), tf.bool), tf.constant(np.inf, tf.float32),
                  tf.constant(False))
-        _, w, _, _, best_l2, best_adv, found, _, _ = tf.while_loop(cond, body, state)
-        return (tf.tanh(w) + 1.0) / 2.0, best_l2, best_adv, found
+        its, w, _, _, best_l2, best_adv, found, _, _ = tf.while_loop(cond, body, state)
+        return (tf.tanh(w) + 1.0) / 2.0, best_l2, best_adv, found, its
 
     return run
 
@@ -116,8 +117,10 @@ def cw_l2(model, x, labels, targeted=True, kappa=0.0, steps=100, binary_steps=5,
     best = x
     last = x
     for _ in range(binary_steps):
-        last, best_l2, best, found = run(w0, x, onehot, tf.constant(const, tf.float32),
-                                         best_l2, best)
+        last, best_l2, best, found, its = run(w0, x, onehot, tf.constant(const, tf.float32),
+                                              best_l2, best)
+        # each iteration: an input gradient, and a forward pass on the rounded iterate
+        work.add("attacks", model, nb, int(its) * (3 if grid else 2))
         found = found.numpy()
         upper = np.where(found, np.minimum(upper, const), upper)
         lower = np.where(found, lower, np.maximum(lower, const))

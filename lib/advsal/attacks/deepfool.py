@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from .. import work
 from .common import batched, compiled, quantize_tf
 from .spec import NON_NEGATIVE, AttackSpec, register
 
@@ -55,9 +56,9 @@ def _deepfool_fn(model, steps, overshoot, grid):
         def cond(i, r_tot, active):
             return (i < steps) & tf.reduce_any(active)
 
-        _, r_tot, _ = tf.while_loop(
+        its, r_tot, _ = tf.while_loop(
             cond, body, (tf.constant(0), tf.zeros_like(x), tf.ones_like(label, tf.bool)))
-        return judge(r_tot)
+        return judge(r_tot), its
 
     return run
 
@@ -68,7 +69,13 @@ def deepfool(model, x, steps=50, overshoot=0.02, grid=False):
     iterations did not get there (their last iterate)."""
     run = compiled(model, ("deepfool", int(steps), float(overshoot), bool(grid)),
                    lambda: _deepfool_fn(model, int(steps), float(overshoot), bool(grid)))
-    return run(tf.convert_to_tensor(x, tf.float32))
+    x = tf.convert_to_tensor(x, tf.float32)
+    out, its = run(x)
+    # F's label, then per iteration a forward pass, one backward pass per class and a
+    # forward pass on the new iterate
+    n_classes = int(model.output_shape[-1])
+    work.add("attacks", model, int(x.shape[0]), 1 + int(its) * (n_classes + 2))
+    return out
 
 
 def _run(model, x, eps, params, seed, progress):

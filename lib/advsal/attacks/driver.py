@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import work
 from .common import predict
 from .spec import attack_defaults, attack_spec, check_eps
 
@@ -27,6 +28,8 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"x must lie in [0, 1]; got range [{x.min():.3g}, {x.max():.3g}]")
     x_adv, info = spec.run(model, x, eps, params, seed, progress)
+    if spec.work is not None:
+        work.add("attacks", model, len(x), spec.work(params))
     return np.asarray(x_adv, np.float32), info
 
 

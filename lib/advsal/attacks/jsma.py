@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 from ..progress import progress_bar
 
+from .. import work
 from . import grids
 from .common import compiled, predict, random_targets
 from .spec import AttackSpec, register
@@ -86,9 +87,9 @@ def _jsma_iterations(model, shape, onehot, flat, domain, left, iters, theta, pai
         left = tf.where(found, left - 1, 0)
         return i + 1, flat, domain, left, hist
 
-    _, flat, domain, left, hist = tf.while_loop(cond, body,
-                                                [tf.constant(0), flat, domain, left, hist])
-    return flat, domain, left, hist
+    done, flat, domain, left, hist = tf.while_loop(cond, body,
+                                                   [tf.constant(0), flat, domain, left, hist])
+    return flat, domain, left, hist, done
 
 
 def _jsma_setup(x, gamma, theta, pairs):
@@ -196,8 +197,11 @@ def jsma_pool(model, x, target, gamma, theta=1.0, pairs=True, slots=256, chunk=4
                                                    (owner, flat, domain, tgt, left, lab))
             if track:
                 hist = hist[keep]
-        f, d, l, h = fn(tf.constant(flat), tf.constant(domain), tf.one_hot(tgt, n_classes),
-                        tf.constant(left), tf.constant(lab), tf.constant(hist))
+        f, d, l, h, its = fn(tf.constant(flat), tf.constant(domain),
+                             tf.one_hot(tgt, n_classes), tf.constant(left), tf.constant(lab),
+                             tf.constant(hist))
+        # each iteration: one forward pass and two backward passes over every slot
+        work.add("attacks", model, len(flat) * int(its), 3)
         flat, domain, left, hist = f.numpy(), d.numpy(), l.numpy(), h.numpy()
     out = out.reshape(x.shape)
     if not track:

@@ -42,7 +42,10 @@ class AttackSpec:
     (``mnist``, ``cifar10``) to the sorted calibration grid. ``scan``, when
     given, returns F's accuracy at every grid value from one run (calibration
     without a binary search). ``paper_table2`` holds the paper's Table II row
-    (f(x_test), f(x_adv), D(x_test), D(x_adv)) per data set.
+    (f(x_test), f(x_adv), D(x_test), D(x_adv)) per data set. ``work(params)`` is
+    the attack's arithmetic per image in forward passes of F (:mod:`advsal.work`:
+    an input gradient is 2); ``None`` for attacks whose iterations vary per image,
+    which count what they ran themselves.
     """
     name: str
     label: str                       # tables and plots (matplotlib mathtext allowed)
@@ -59,6 +62,7 @@ class AttackSpec:
     table3: bool = False             # the paper's Table III / IV (generalisation across budgets)
     paper_group: str | None = None   # Section IV.B: "strong" or "weak" attack
     paper_table2: dict = field(default_factory=dict)
+    work: Callable | None = None
     doc: str = ""
 
     def key(self, params: dict) -> dict:
