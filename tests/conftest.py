@@ -52,6 +52,31 @@ def attack_batch(mnist, trained_f):
     return x[ok][:64], y[ok][:64]
 
 
+# The paper preset at a handful of images: sizes, epochs and step counts only; every other
+# value is the paper preset's. The attacks notebooks 08 and 09 need, and the paper's C&W;
+# JSMA's pairs are tested in test_attacks.
+HANDFUL = {"f_train_size": 1000, "f_epochs": 1, "n_adv_train": 60, "n_val": 30,
+           "n_adv_test": 30, "n_calib": 30, "d_epochs": 1, "cw_steps": 10,
+           "peer_n_ref": 10, "peer_n_fit": 60, "lid_ks": [3, 5], "adaptive_n": 4,
+           "adaptive_steps": 3, "adaptive_restarts": 2, "adaptive_anneal_steps": 2,
+           "eq10_steps": 2, "curve_sizes": [30, "all"],
+           "attacks": ["fgsm", "iter_linf", "cw_l2"]}
+
+
+@pytest.fixture(scope="session")
+def paper_run(tmp_path_factory, data_dir):
+    """Every notebook on MNIST at the paper preset with :data:`HANDFUL`'s sizes, through
+    the runner (papermill); returns (timing rows, root folder). Notebooks 05-09 on MNIST
+    are tested on this run only (test_notebooks runs 01-04 at the smoke preset)."""
+    from advsal.runner import run_study
+
+    root = tmp_path_factory.mktemp("paper-handful")
+    rows = run_study(["mnist"], "paper", output=root / "runs", data_dir=data_dir,
+                     artefact_dir=root / "artefacts", figures_dir=root / "figures",
+                     overrides=HANDFUL)
+    return rows, root
+
+
 def accuracy(model, x, y):
     from advsal.attacks import predict
 

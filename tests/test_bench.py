@@ -1,20 +1,37 @@
-"""The benchmark's floors: training alone from the preset, every stage from the counted work."""
+"""The study's floors: estimated from the parameters, and from the work a run counted."""
 import pytest
 
-from advsal.bench import study_floor, training_floor
+from advsal.bench import estimate_rows, study_floor
+from advsal.cost_estimate import memory_estimate, study_estimate
 
 
-def test_training_floor_follows_the_preset():
+def test_estimate_counts_every_detector_and_scales_with_the_sizes():
+    from advsal.attacks import attack_spec
     from advsal.presets import resolve_params
 
-    quick = training_floor("mnist", (28, 28, 1), peak=100.0)
-    n_attacks = len(resolve_params("mnist", "quick")["attacks"])
-    # notebook 04 (one per attack), 05 (3 attacks x 2 more levels), 07 (2 attacks x 3 more inputs)
-    assert quick["detectors"] == n_attacks + 3 * 2 + 2 * 3
-    smoke = training_floor("mnist", (28, 28, 1), peak=100.0, preset="smoke")
-    assert smoke["seconds_at_peak"] < quick["seconds_at_peak"] / 10
-    halved = training_floor("mnist", (28, 28, 1), peak=200.0)
-    assert halved["seconds_at_peak"] == pytest.approx(quick["seconds_at_peak"] / 2)
+    p = resolve_params("mnist", "quick")
+    e = study_estimate("mnist", "quick")
+    n_t3 = sum(attack_spec(a).table3 for a in p["attacks"])
+    trained = e[e["stage"].str.startswith("D training") & (e["notebook"] < "08")]
+    # 04: one per attack; 05: the other levels of the Table III attacks; 07: the baselines
+    assert len(trained) == len(p["attacks"]) + n_t3 * (len(p["eps_multipliers"]) - 1) \
+        + len(p["baseline_attacks"]) * (len(p["baseline_features"]) - 1)
+    f = e.set_index("stage").loc["F training"]
+    assert f["tflop"] == pytest.approx(p["f_train_size"] * p["f_epochs"] * 3 * 39.1e6 / 1e12,
+                                       rel=0.01)
+    # fixed-step attacks are exact, those that stop per image enter at their bound
+    assert set(e.loc[e["bound"], "stage"].str.split().str[1]) >= {"cw_l2", "jsma"}
+    assert not e.loc[e["stage"] == "attack fgsm", "bound"].any()
+    doubled = study_estimate("mnist", "quick", n_adv_train=2000, n_val=1000, n_adv_test=1000)
+    at = e.set_index("stage")["tflop"]
+    assert doubled.set_index("stage")["tflop"]["attack iter_linf"] == \
+        pytest.approx(2 * at["attack iter_linf"])
+    assert doubled.set_index("stage")["tflop"]["D training fgsm"] == \
+        pytest.approx(2 * at["D training fgsm"])
+    rows = estimate_rows("mnist", peak=100.0, presets=("quick",))
+    assert rows[0]["seconds"] == pytest.approx(e["tflop"].sum() * 10)   # 1 TFLOP: 10 s
+    mem = memory_estimate("mnist", "full")
+    assert mem["one shard of D inputs"] < mem["D training inputs"]
 
 
 def test_study_floor_sets_wall_time_against_counted_work():

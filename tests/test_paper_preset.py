@@ -12,28 +12,17 @@ import pandas as pd
 import pytest
 
 from advsal.presets import resolve_params
+from conftest import HANDFUL
 
 pytestmark = pytest.mark.slow
 
-# Sizes, epochs and step counts only; every other value is the paper preset's.
-HANDFUL = {"f_train_size": 1000, "f_epochs": 1, "n_adv_train": 60, "n_val": 30,
-           "n_adv_test": 30, "n_calib": 30, "d_epochs": 1, "cw_steps": 10,
-           "peer_n_ref": 10, "peer_n_fit": 60, "lid_ks": [3, 5], "adaptive_n": 4,
-           "adaptive_steps": 3, "adaptive_restarts": 2, "adaptive_anneal_steps": 2,
-           "eq10_steps": 2, "curve_sizes": [30, "all"],
-           # the attacks notebooks 08 and 09 need, and the paper's C&W; JSMA's pairs are
-           # tested in test_attacks
-           "attacks": ["fgsm", "iter_linf", "cw_l2"]}
 
+def test_every_notebook_runs_the_paper_preset_at_a_handful_of_images(paper_run):
+    from advsal.runner import notebooks
 
-def test_every_notebook_runs_the_paper_preset_at_a_handful_of_images(tmp_path, data_dir):
-    from advsal.runner import notebooks, run_study
-
-    rows = run_study(["mnist"], "paper", output=tmp_path / "runs", data_dir=data_dir,
-                     artefact_dir=tmp_path / "artefacts", figures_dir=tmp_path / "figures",
-                     overrides=HANDFUL)
+    rows, root = paper_run
     assert len(rows) == len(notebooks())
-    fig = tmp_path / "figures"
+    fig = root / "figures"
     t2 = pd.read_csv(fig / "table2_mnist.csv", index_col=0)
     assert list(t2.index) == HANDFUL["attacks"]
     meta = json.loads((fig / "table2_mnist.meta.json").read_text())

@@ -319,3 +319,20 @@ def test_at_training_budget_reads_only_the_training_budget_rows():
     lines = at_training_budget(t, "kd (adaptive)")
     assert len(lines) == 2 and "defence **falls**" in lines[0] and "defence **holds**" in lines[1]
     assert at_training_budget(t, "lid (adaptive)") == []
+
+
+def test_paper_gaps_reads_a_perfect_rate_as_inside_its_interval():
+    """All 7479 images right: Wilson's upper end is 1 up to float rounding, and the
+    paper's 1.00 lies inside it (not "0.000 above")."""
+    from advsal.metrics import wilson_interval
+    from advsal.verdicts import paper_gaps
+
+    full = wilson_interval(7479, 7479)
+    assert full[1] < 1.0   # the case the tolerance is for
+    t2 = pd.DataFrame({"D(x_test)": [1.0], "D(x_test) 95% CI": [full],
+                       "paper D(x_test)": [1.00], "D(x_adv)": [0.9, ],
+                       "D(x_adv) 95% CI": [wilson_interval(900, 1000)],
+                       "paper D(x_adv)": [0.99]}, index=["fgsm"])
+    lines = paper_gaps(t2)
+    assert "inside our 95 % interval" in lines[0], lines
+    assert "below the paper's 0.99" in lines[1], lines

@@ -81,22 +81,26 @@ def test_attacks_count_declared_or_run_iterations():
     x = np.random.default_rng(1).random((6, 8, 8, 1), np.float32)
     params = {"iter_steps": 4, "attack_batch_size": 4}
     craft(net, "iter_linf", x, 0.1, params, progress=False)
-    assert attack_spec("iter_linf").work(params) == 1 + 2 * 4
+    assert attack_spec("iter_linf").work(params, 0.1, 64, 3) == 1 + 2 * 4
     craft(net, "fgsm", x, 0.1, params, progress=False)
     # declared: per image, not per padded batch
     assert work.totals()["attacks"] == 6 * (9 + 2) * flops
     work.reset()
     saliency(net, x)
     assert work.totals() == {"saliency": 6 * 2 * flops}
-    # the attacks that stop per image count what ran: at most their budget of iterations
+    # the attacks that stop per image count what ran: at most their declared bound
     work.reset()
+    cw = {"cw_steps": 20, "cw_binary_steps": 2, "cw_grid": False}
     cw_l2(net, x, np.zeros(6, int), steps=20, binary_steps=2, abort_early=False)
     assert work.totals()["attacks"] == 2 * 20 * 2 * 6 * flops
+    assert attack_spec("cw_l2").work(cw, None, 64, 3) == 1 + 2 * 20 * 2
     work.reset()
     cw_l2(net, x, np.zeros(6, int), steps=20, binary_steps=2, abort_early=True)
     assert 0 < work.totals()["attacks"] <= 2 * 20 * 2 * 6 * flops
     work.reset()
     gamma, chunk = 0.1, 2
-    max_iters = int(gamma * 64 / 2)
+    bound = attack_spec("jsma").work({"jsma_pairs": True}, gamma, 64, 3)
+    assert bound == 1 + 3 * int(gamma * 64 / 2)
     jsma_pool(net, x, np.ones(6, int), gamma, slots=3, chunk=chunk)
-    assert 0 < work.totals()["attacks"] <= 3 * 6 * (max_iters + chunk) * flops
+    # the pool's slots run whole chunks: up to chunk - 1 idle iterations per image
+    assert 0 < work.totals()["attacks"] <= 6 * (bound + 3 * chunk) * flops

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "measure", "training_floor", "study_floor"]
+__all__ = ["main", "measure", "study_floor", "estimate_rows"]
 
 
 def measure(fn, repeat=3, min_time=0.5):
@@ -156,33 +156,6 @@ def _attack_stage(attack, pairs):
     return f"attack {attack} (per iteration)"
 
 
-def training_floor(dataset, shape, peak, preset="quick"):
-    """Seconds the study's training alone needs at the machine's convolution peak.
-
-    Training passes: F's epochs over its training set, plus every detector the
-    notebooks train (04: one per attack; 05: the other epsilon levels of the
-    Table III attacks; 07: the baseline inputs), each ``d_epochs`` over
-    ``2 * n_adv_train`` images. A training step costs about 3x a forward pass.
-    This is a lower bound on the study's time: attacks, saliency and evaluation
-    come on top.
-    """
-    from .attacks import attack_spec
-    from .networks import build_classifier, build_detector
-    from .presets import resolve_params
-    from .work import forward_flops
-
-    p = resolve_params(dataset, preset)
-    table3 = [a for a in p["attacks"] if attack_spec(a).table3]
-    n_det = (len(p["attacks"]) + len(table3) * (len(p["eps_multipliers"]) - 1)
-             + len(p["baseline_attacks"]) * (len(p["baseline_features"]) - 1))
-    f_flops = 3 * forward_flops(build_classifier(dataset, shape))
-    d_flops = 3 * forward_flops(build_detector(dataset, shape[:2] + (2 * shape[2],)))
-    f_total = p["f_train_size"] * p["f_epochs"] * f_flops
-    d_total = n_det * 2 * p["n_adv_train"] * p["d_epochs"] * d_flops
-    return {"detectors": n_det, "f_tflop": f_total / 1e12, "d_tflop": d_total / 1e12,
-            "seconds_at_peak": (f_total + d_total) / (peak * 1e9)}
-
-
 def study_floor(timings, peak):
     """Each notebook run's wall time beside its floor, and each data set's whole study.
 
@@ -234,6 +207,23 @@ def _floor_rows(figures_dir, peak):
     return rows
 
 
+def estimate_rows(dataset, peak, presets=("quick", "full", "paper")):
+    """Bench rows: each preset's estimated arithmetic (:func:`advsal.cost_estimate.study_estimate`)
+    and its floor at this machine's peak."""
+    from .cost_estimate import study_estimate
+
+    rows = []
+    for preset in presets:
+        e = study_estimate(dataset, preset)
+        tflop = float(e["tflop"].sum())
+        upper = float(e.loc[e["bound"], "tflop"].sum())
+        rows.append({"dataset": dataset, "stage": f"{preset} study: estimated floor",
+                     "implementation": f"{tflop:.4g} TFLOP estimated from the parameters "
+                                       f"({upper:.4g} of it upper bounds)",
+                     "seconds": tflop * 1e12 / (peak * 1e9), "gflops_per_s": peak})
+    return rows
+
+
 def machine_name():
     import os
 
@@ -261,11 +251,7 @@ def main(argv=None):
     for dataset in ("mnist", "cifar10"):
         shape = dataset_spec(dataset).input_shape
         _bench_dataset(dataset, shape, args.batch, rows, with_peer=not args.no_peer)
-        fl = training_floor(dataset, shape, peak)
-        rows.append({"dataset": dataset, "stage": "quick study: training alone at peak",
-                     "implementation": f"F + {fl['detectors']} detectors, "
-                                       f"{fl['f_tflop'] + fl['d_tflop']:.0f} TFLOP",
-                     "seconds": fl["seconds_at_peak"], "gflops_per_s": peak})
+        rows += estimate_rows(dataset, peak)
     rows += _floor_rows(figures_dir, peak)
     df = pd.DataFrame(rows)
     df["share_of_peak"] = df["gflops_per_s"] / peak

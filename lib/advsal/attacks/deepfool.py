@@ -90,4 +90,5 @@ def _run(model, x, eps, params, seed, progress):
 SPEC = register(AttackSpec(
     name="deepfool", label="DeepFool", run=_run, norm="l2", budget=False,
     defaults=_DEFAULTS, key_params=tuple(_DEFAULTS),
-    checks={"deepfool_overshoot": NON_NEGATIVE}))
+    checks={"deepfool_overshoot": NON_NEGATIVE},
+    work=lambda p, eps, n, k: 1 + int(p["deepfool_steps"]) * (k + 2), stops_early=True))

@@ -28,8 +28,9 @@ def craft(model, attack, x, eps=None, params=None, seed=0, progress=True):
     if x.size and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"x must lie in [0, 1]; got range [{x.min():.3g}, {x.max():.3g}]")
     x_adv, info = spec.run(model, x, eps, params, seed, progress)
-    if spec.work is not None:
-        work.add("attacks", model, len(x), spec.work(params))
+    if spec.work is not None and not spec.stops_early:
+        work.add("attacks", model, len(x), spec.work(params, eps, int(np.prod(x.shape[1:])),
+                                                     int(model.output_shape[-1])))
     return np.asarray(x_adv, np.float32), info
 
 

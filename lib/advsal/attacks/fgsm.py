@@ -38,7 +38,7 @@ def _run(model, x, eps, params, seed, progress):
 
 SPEC = register(AttackSpec(
     name="fgsm", label="FGSM", run=_run, norm="linf", eps_grid=grids.LINF, table3=True,
-    work=lambda p: 2,   # one forward and one backward pass
+    work=lambda p, eps, n, k: 2,   # one forward and one backward pass
     paper_group="weak",
     paper_table2={"mnist": (0.99, 0.12, 1.00, 0.99), "cifar10": (0.81, 0.13, 0.98, 0.98),
                   "imagenet10": (0.90, 0.17, 0.92, 0.90)}))

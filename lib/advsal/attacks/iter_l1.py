@@ -64,4 +64,4 @@ SPEC = register(AttackSpec(
     name="iter_l1", label=r"Iter. $l_1$", run=_run, norm="l1",
     defaults=ITER_DEFAULTS, key_params=tuple(ITER_DEFAULTS), checks={"iter_step_ratio": POSITIVE},
     eps_grid=grids.L1, in_default_study=False,
-    work=lambda p: 1 + 2 * int(p["iter_steps"])))   # F's label, then a gradient per step
+    work=lambda p, eps, n, k: 1 + 2 * int(p["iter_steps"])))   # F's label, then a gradient per step

@@ -36,7 +36,7 @@ def iterative(model, x, eps, norm, steps, step_size, loss_scale=1.0):
                                       sanity_checks=False)
 
 
-def _work(params):
+def _work(params, eps, n_features, n_classes):
     """F's label (one forward pass), then a forward and a backward pass per step."""
     return 1 + 2 * int(params["iter_steps"])
 

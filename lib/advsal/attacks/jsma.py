@@ -253,4 +253,8 @@ SPEC = register(AttackSpec(
     key_params=tuple(_DEFAULTS), eps_grid={"mnist": grids.GAMMA, "cifar10": grids.GAMMA},
     # one run gives every gamma (greedy prefixes); JSMA moves features to 0 or 1, so its
     # images are on the 8-bit grid
-    scan=jsma_accuracy_curve, paper_group="weak"))
+    scan=jsma_accuracy_curve, paper_group="weak",
+    # F's prediction (the targets), then per iteration a forward and two backward passes,
+    # for at most floor(gamma n / 2) iterations (pairs)
+    work=lambda p, eps, n, k: 1 + 3 * math.floor(
+        eps * n / (2 if p.get("jsma_pairs", True) else 1)), stops_early=True))

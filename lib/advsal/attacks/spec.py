@@ -42,10 +42,11 @@ class AttackSpec:
     (``mnist``, ``cifar10``) to the sorted calibration grid. ``scan``, when
     given, returns F's accuracy at every grid value from one run (calibration
     without a binary search). ``paper_table2`` holds the paper's Table II row
-    (f(x_test), f(x_adv), D(x_test), D(x_adv)) per data set. ``work(params)`` is
-    the attack's arithmetic per image in forward passes of F (:mod:`advsal.work`:
-    an input gradient is 2); ``None`` for attacks whose iterations vary per image,
-    which count what they ran themselves.
+    (f(x_test), f(x_adv), D(x_test), D(x_adv)) per data set.
+    ``work(params, eps, n_features, n_classes)`` is the attack's arithmetic per image
+    in forward passes of F (:mod:`advsal.work`: an input gradient is 2); for attacks
+    that stop per image (``stops_early``) the most it can be: those count the
+    iterations they ran themselves.
     """
     name: str
     label: str                       # tables and plots (matplotlib mathtext allowed)
@@ -63,6 +64,7 @@ class AttackSpec:
     paper_group: str | None = None   # Section IV.B: "strong" or "weak" attack
     paper_table2: dict = field(default_factory=dict)
     work: Callable | None = None
+    stops_early: bool = False
     doc: str = ""
 
     def key(self, params: dict) -> dict:
