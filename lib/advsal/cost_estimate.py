@@ -76,14 +76,15 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
         eps = max(p["eps_grid"][a]) if spec.budget else None
         return spec.work(p, eps, n_feat, k), spec.stops_early
 
-    def one_detector(nb, a, label):
-        """An attack on D's images, their saliency, D trained and scored."""
+    def one_detector(nbs, a, label):
+        """An attack on D's images (notebook ``nbs[0]``), their saliency (``nbs[1]``), D
+        trained and scored (``nbs[2]``)."""
         passes, bound = attack_passes(a)
-        add(nb, f"attack {a}{label}", n_sets, passes, bound=bound)
-        add(nb, f"saliency {a}{label}", n_sets, 2)
-        add(nb, f"D training {a}{label}", 2 * n_tr * p["d_epochs"], 0, 3)
-        add(nb, f"D validation {a}{label}", 2 * n_val * p["d_epochs"], 0, 1)
-        add(nb, f"D scores {a}{label}", 2 * (n_val + n_te), 0, 1)
+        add(nbs[0], f"attack {a}{label}", n_sets, passes, bound=bound)
+        add(nbs[1], f"saliency {a}{label}", n_sets, 2)
+        add(nbs[2], f"D training {a}{label}", 2 * n_tr * p["d_epochs"], 0, 3)
+        add(nbs[2], f"D validation {a}{label}", 2 * n_val * p["d_epochs"], 0, 1)
+        add(nbs[2], f"D scores {a}{label}", 2 * (n_val + n_te), 0, 1)
 
     add("03", "saliency of the clean images", n_sets, 2)
     for a in p["attacks"]:
@@ -92,11 +93,11 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
             passes, bound = attack_passes(a)
             tries = 1 if spec.scan else math.ceil(math.log2(len(p["eps_grid"][a]))) + 1
             add("02", f"calibration {a}", p["n_calib"] * tries, passes, bound=bound)
-        one_detector("02-04", a, "")
+        one_detector(("02", "03", "04"), a, "")
         if spec.table3:
             for m in p["eps_multipliers"]:
                 if m != 1.0:
-                    one_detector("05", a, f" x{m:g}")
+                    one_detector(("05",) * 3, a, f" x{m:g}")
     n_att = len(p["attacks"])
     add("06", "cross scores", n_att * n_att * 2 * n_te, 0, 1)
     for a in p["baseline_attacks"]:
