@@ -167,7 +167,8 @@ def estimate_table(datasets, presets):
     out = pd.concat(parts, ignore_index=True)
     for gpu, tflops in GPU_PEAKS.items():
         out[f"hours at {gpu} peak"] = out["tflop"] / tflops / 3600
-    return out.set_index(["dataset", "preset", "notebook"])
+    return out.set_index("dataset")[["preset", "notebook"] + [
+        c for c in out.columns if c not in ("dataset", "preset", "notebook")]]
 
 
 def main(argv=None):
