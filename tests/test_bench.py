@@ -49,6 +49,22 @@ def test_study_floor_sets_wall_time_against_counted_work():
     assert whole["seconds"] == 70.0 and whole["ratio_to_floor"] == pytest.approx(70 / 30)
     assert out.loc[("cifar10", "whole study"), "ratio_to_floor"] == pytest.approx(1.0)
     assert study_floor(t.drop(columns="tflop"), 100.0).empty
+
+
+def test_study_floors_reads_every_counted_timings_table(tmp_path):
+    import pandas as pd
+
+    from advsal.bench import study_floors
+
+    t = pd.DataFrame({"dataset": ["mnist"], "preset": ["quick"], "notebook": ["01_classifier"],
+                      "seconds": [30.0], "tflop": [1.0]})
+    (tmp_path / "cold").mkdir()
+    t.to_csv(tmp_path / "cold" / "timings_quick.csv", index=False)
+    t.to_csv(tmp_path / "timings_quick_history.csv", index=False)     # not a latest-run table
+    t.drop(columns="tflop").to_csv(tmp_path / "timings_full.csv", index=False)   # no count
+    out = study_floors(tmp_path, peak=100.0)
+    assert list(out["source"].unique()) == ["cold/timings_quick.csv"]
+    assert list(out["ratio_to_floor"]) == [3.0, 3.0]   # the notebook and the whole study
     with pytest.raises(ValueError, match="peak"):
         study_floor(t, peak=0)
 

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "measure", "study_floor", "estimate_rows"]
+__all__ = ["main", "measure", "study_floor", "study_floors", "estimate_rows"]
 
 
 def measure(fn, repeat=3, min_time=0.5):
@@ -187,24 +187,28 @@ def study_floor(timings, peak):
     return out
 
 
-def _floor_rows(figures_dir, peak):
-    """The bench rows of every committed timings table that counted its work."""
+def study_floors(figures_dir, peak):
+    """:func:`study_floor` of every timings table under ``figures_dir`` (and one folder
+    down) that counted its work, with the folder it came from."""
     import pandas as pd
 
-    rows = []
+    parts = []
     for path in sorted(figures_dir.glob("timings_*.csv")) + sorted(
             figures_dir.glob("*/timings_*.csv")):
         if path.stem.endswith("_history"):
             continue
         floor = study_floor(pd.read_csv(path), peak)
-        for r in floor.to_dict("records"):
-            rows.append({"dataset": r["dataset"],
-                         "stage": f"study {r['preset']}: {r['notebook']}",
-                         "implementation": f"{r['tflop']:.3g} TFLOP counted; floor "
-                                           f"{r['floor_seconds']:.0f} s at peak",
-                         "seconds": r["seconds"], "gflops_per_s": r["tflop"] * 1e3 / r["seconds"],
-                         "ratio_to_reference": r["ratio_to_floor"]})
-    return rows
+        if not floor.empty:
+            parts.append(floor.assign(source=str(path.relative_to(figures_dir))))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _floor_rows(floors):
+    return [{"dataset": r["dataset"], "stage": f"study {r['preset']}: {r['notebook']}",
+             "implementation": f"{r['tflop']:.4g} TFLOP counted ({r['source']})",
+             "seconds": r["seconds"], "gflops_per_s": r["tflop"] * 1e3 / r["seconds"],
+             "ratio_to_reference": r["ratio_to_floor"]}
+            for r in floors.to_dict("records")]
 
 
 def estimate_rows(dataset, peak, presets=("quick", "full", "paper")):
@@ -252,7 +256,8 @@ def main(argv=None):
         shape = dataset_spec(dataset).input_shape
         _bench_dataset(dataset, shape, args.batch, rows, with_peer=not args.no_peer)
         rows += estimate_rows(dataset, peak)
-    rows += _floor_rows(figures_dir, peak)
+    floors = study_floors(figures_dir, peak)
+    rows += _floor_rows(floors)
     df = pd.DataFrame(rows)
     df["share_of_peak"] = df["gflops_per_s"] / peak
     timings = figures_dir / "timings_quick.csv"
@@ -264,6 +269,11 @@ def main(argv=None):
         df = pd.concat([df, pd.DataFrame({"dataset": t["dataset"], "stage": "study: " + t["notebook"],
                                           "implementation": impl,
                                           "seconds": t["seconds"]})], ignore_index=True)
+    if not floors.empty:
+        save_table(floors.set_index("notebook"), f"floor_{machine_name()}", figures_dir,
+                   {"peak_gflops": round(peak, 1)},
+                   caption=f"Each notebook's wall time against its floor, the arithmetic its "
+                           f"kernel counted at {peak:.1f} GFLOP/s (advsal.work)", digits=3)
     name = f"bench_{machine_name()}"
     df.insert(0, "machine", f"{platform.processor() or platform.machine()}, "
                             f"{__import__('os').cpu_count()} CPUs, {platform.system()}")
