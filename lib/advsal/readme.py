@@ -11,13 +11,16 @@ Kinds: ``table2_seeds DATASET`` (across-seed Table II), ``table2 DATASET``
 (one seed), ``fig2_seeds DATASET``, ``fig2 DATASET``, ``adaptive_seeds
 DATASET THRESHOLD``, ``adaptive DATASET THRESHOLD``, ``attacks DATASET``,
 ``variants DATASET``, ``baselines DATASET``, ``detectors DATASET`` (the peer
-comparison), ``adaptive_peer DATASET THRESHOLD``.
+comparison), ``adaptive_peer DATASET THRESHOLD``, ``floor MACHINE`` (each
+notebook's wall time against its floor), ``scaling MACHINE DATASET`` (seconds per
+1000 images of each stage at each size).
 :func:`numbers_not_in_csvs` is the check behind the test that every number
 quoted in the Results section appears in a CSV of ``figures/``.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -228,7 +231,38 @@ def baselines(fig: Path, ds: str) -> str:
             + _md(out.set_index("attack")))
 
 
-KINDS = {"table2_seeds": table2_seeds, "table2": table2, "fig2_seeds": fig2_seeds,
+def floor(fig: Path, machine: str) -> str:
+    """Each notebook's wall time against its floor (``make bench``)."""
+    t = pd.read_csv(fig / f"floor_{machine}.csv")
+    peak = json.loads((fig / f"floor_{machine}.meta.json").read_text())["params"]["peak_gflops"]
+    out = pd.DataFrame({"notebook": t["dataset"] + " " + t["preset"] + " " + t["notebook"],
+                        "wall time (s)": t["seconds"].map(lambda v: _num(v, 1)),
+                        "TFLOP counted": t["tflop"].map(lambda v: _num(v, 2)),
+                        "floor (s)": t["floor_seconds"].map(lambda v: _num(v, 1)),
+                        "wall / floor": t["ratio_to_floor"].map(lambda v: _num(v, 2))})
+    return (f"Peak {peak} GFLOP/s; source `figures/floor_{machine}.csv`.\n\n"
+            + _md(out.set_index("notebook")))
+
+
+def scaling(fig: Path, machine: str, ds: str) -> str:
+    """Seconds per 1000 images of each stage at each size, with peak memory
+    (``python -m advsal.stage_scaling``)."""
+    t = pd.read_csv(fig / f"stage_scaling_{machine}.csv")
+    t = t[t["dataset"] == ds]
+    sizes = list(dict.fromkeys(t["images"]))
+    cols = {}
+    for n in sizes:
+        at = t[t["images"] == n].set_index("stage")
+        cols[f"{n} images: s / 1000"] = at["seconds_per_1000"].map(_num)
+        cols[f"{n}: share of peak"] = at["share_of_peak"].map(lambda v: _num(v, 2))
+    cols["peak memory at " + str(sizes[-1]) + " (GB)"] = t[t["images"] == sizes[-1]].set_index(
+        "stage")["peak_memory_gb"].map(lambda v: _num(v, 2))
+    out = pd.DataFrame(cols)
+    out.index.name = "stage"
+    return f"{ds}; source `figures/stage_scaling_{machine}.csv`.\n\n" + _md(out)
+
+
+KINDS = {"floor": floor, "scaling": scaling, "table2_seeds": table2_seeds, "table2": table2, "fig2_seeds": fig2_seeds,
          "fig2": fig2, "adaptive_seeds": adaptive_seeds, "adaptive": adaptive,
          "attacks": attacks, "variants": variants, "baselines": baselines,
          "detectors": detectors, "adaptive_peer": adaptive_peer,
