@@ -104,3 +104,17 @@ def test_attacks_count_declared_or_run_iterations():
     jsma_pool(net, x, np.ones(6, int), gamma, slots=3, chunk=chunk)
     # the pool's slots run whole chunks: up to chunk - 1 idle iterations per image
     assert 0 < work.totals()["attacks"] <= 6 * (bound + 3 * chunk) * flops
+
+
+def test_counting_keeps_no_model_alive():
+    """A detector released after training (a learning curve trains many) must be freed:
+    the FLOP count holds its model only by weak reference."""
+    import gc
+    import weakref
+
+    net = _tiny_net()
+    work.add("D training", net, 1, work.TRAIN_STEP)
+    ref = weakref.ref(net)
+    del net
+    gc.collect()
+    assert ref() is None

@@ -49,12 +49,22 @@ def _layer_flops(layer) -> int:
     return 0
 
 
+_FLOPS: dict[int, tuple] = {}   # id(model) -> (weak reference, FLOPs): never keeps a model
+
+
 def forward_flops(model) -> int:
     """FLOPs of one forward pass of ``model`` over one image (its Conv2D and Dense
-    layers, nested models included), computed once per model."""
-    from .batches import per_model
+    layers, nested models included), computed once per model. Held by weak
+    reference, so a detector released from memory is freed."""
+    import weakref
 
-    return per_model(model, "forward_flops", lambda: int(_layer_flops(model)))
+    entry = _FLOPS.get(id(model))
+    if entry is None or entry[0]() is not model:
+        if len(_FLOPS) > 256:      # forget the models that were freed
+            for k in [k for k, (ref, _) in _FLOPS.items() if ref() is None]:
+                del _FLOPS[k]
+        entry = _FLOPS[id(model)] = (weakref.ref(model), int(_layer_flops(model)))
+    return entry[1]
 
 
 def add(kind: str, model, images, passes: float):
