@@ -259,7 +259,10 @@ def scaling(fig: Path, machine: str, ds: str) -> str:
         "stage")["peak_memory_gb"].map(lambda v: _num(v, 2))
     out = pd.DataFrame(cols)
     out.index.name = "stage"
-    return f"{ds}; source `figures/stage_scaling_{machine}.csv`.\n\n" + _md(out)
+    peak = json.loads((fig / f"stage_scaling_{machine}.meta.json").read_text())["params"][
+        "peak_gflops"]
+    return (f"{ds}; shares of the peak measured in the same run, {peak} GFLOP/s; source "
+            f"`figures/stage_scaling_{machine}.csv`.\n\n" + _md(out))
 
 
 KINDS = {"floor": floor, "scaling": scaling, "table2_seeds": table2_seeds, "table2": table2, "fig2_seeds": fig2_seeds,

@@ -105,9 +105,9 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
         history["accuracy"].append(float(h.history[metric.name][0]))
         history["epoch_seconds"].append(time.perf_counter() - t0)
         work.add(work_kind, model, len(x), work.TRAIN_STEP)
-        for held in ((x_val,) if x_val is not None else ()) + \
-                ((select_on[0],) if select_on is not None else ()):
-            work.add(work_kind, model, len(held), work.FORWARD)
+        for held in (x_val, None if select_on is None else select_on[0]):
+            if held is not None:   # a pass over each held-out set
+                work.add(work_kind, model, len(held), work.FORWARD)
         if x_val is not None:
             history["val_accuracy"].append(_evaluate(model, x_val, y_val, loss, metric)[1])
         if select_on is not None:
