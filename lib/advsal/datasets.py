@@ -53,9 +53,11 @@ _IMAGENETTE_QUICK = {"f_train_size": 9469, "f_epochs": 15, "f_batch_size": 32, "
                      "attacks": ["fgsm", "iter_linf", "iter_l2"],
                      "eps_multipliers": [0.5, 1.0, 2.0]}
 # Every Imagenette training image (9469: 8000 for D, 1000 for validation, 469 for the peer
-# detectors) at twice the quick image size; the test split's 3925 images: 3000 test, 925
-# calibration. Sized, not yet run on this machine (README, "The full preset").
-_IMAGENETTE_FULL = {**_IMAGENETTE_QUICK, "image_size": 64, "n_adv_train": 8000, "n_val": 1000,
+# detectors); the test split's 3925 images: 3000 test, 925 calibration. At the quick image
+# size, 32 px: the largest at which notebooks 01-04 (FGSM, iterative l_inf) finish in about
+# an hour on a 2-core CPU; 64 px counts four times the arithmetic (advsal.cost_estimate;
+# README, "The full preset"). F is the quick F, which already trains on every image.
+_IMAGENETTE_FULL = {**_IMAGENETTE_QUICK, "n_adv_train": 8000, "n_val": 1000,
                     "n_adv_test": 3000, "n_calib": 925, "peer_n_fit": 369,
                     "curve_sizes": [500, 2000, "all"]}
 # The paper fine-tunes an ImageNet-trained VGG16 (Section IV): F starts from its weights.
