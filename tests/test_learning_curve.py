@@ -41,6 +41,12 @@ def test_curve_sizes_resolve_all_and_reject_out_of_range(tmp_path, data_dir):
     assert curve_sizes(st, [100, "all", 50]) == [50, 100, 200]
     with pytest.raises(ValueError, match="n_adv_train=200"):
         curve_sizes(st, [100, 500])
+    limited = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+                    attack_train_sizes={"cw_l2": 80})
+    assert curve_sizes(limited, [50, "all"], "cw_l2") == [50, 80]
+    assert curve_sizes(limited, [50, "all"], "fgsm") == [50, 200]
+    with pytest.raises(ValueError, match=r"not in \[1, 80\]"):
+        curve_sizes(limited, [100], "cw_l2")
 
 
 def _point(n, auc, lo, hi, epochs=None):

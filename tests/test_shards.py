@@ -99,3 +99,51 @@ def test_studies_of_one_data_set_share_its_arrays(tmp_path, data_dir):
     b = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
               calib_target="table2")
     assert a.data.x_train is b.data.x_train
+
+
+@pytest.mark.parametrize("shard_size", [None, 64])
+def test_attack_train_sizes_attack_and_train_on_the_first_images_only(tmp_path, data_dir,
+                                                                     monkeypatch, shard_size):
+    """``attack_train_sizes``: a slow attack runs on the first n training images only, its
+    detector trains on those (the same detector as a learning curve's point at n), and a
+    shard it made is the one a study on every image reads."""
+    from advsal import attacks as atk
+    from advsal.pipeline import Study
+
+    def study(**kw):
+        return Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+                     shard_size=shard_size, **{**SMALL, **kw})
+
+    calls, real = [], atk.craft
+
+    def counting_craft(*args, **kw):
+        calls.append(len(args[2]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(atk, "craft", counting_craft)
+    eps = 0.2
+    st = study(attack_train_sizes={"fgsm": 100})
+    assert st.n_train("fgsm") == 100 and st.n_train("iter_linf") == 200
+    adv = st.adversarial("fgsm", "train", eps)
+    assert calls == ([64, 36] if shard_size else [100])
+    assert len(adv["y"]) == 100 and len(st.saliency("train", "fgsm", eps)) == 100
+    np.testing.assert_array_equal(st.attacked_images("fgsm", "train")[0],
+                                  st.images("train")[0][:100])
+    rep = st.evaluate("fgsm", det_eps=eps)
+    assert rep["n_train"] == 100
+    key = st.detector_key("fgsm", eps, "image+saliency")
+    assert key == st.detector_key("fgsm", eps, "image+saliency", 100) and key["n_train"] == 100
+    meta = st.store.meta("detector", key, "keras")
+    assert meta["n_train_clean"] == 100
+    assert meta["n_train_adv"] == int(st.fooled_mask("fgsm", eps, "train").sum())
+    with pytest.raises(ValueError, match=r"attack_train_sizes\['fgsm'\]"):
+        st.detector("fgsm", eps, n_train=150)
+    calls.clear()
+    whole = study().adversarial("fgsm", "train", eps)   # every image: the cached shard is read
+    assert calls == ([64, 64, 8] if shard_size else [200])
+    key = "x_adv_grid8" if shard_size else "x_adv"
+    np.testing.assert_array_equal(whole[key][:100], adv[key])
+    with pytest.raises(ValueError, match="attack_train_sizes key"):
+        study(attack_train_sizes={"fgsmm": 10})
+    with pytest.raises(ValueError, match=r"attack_train_sizes\['fgsm'\]"):
+        study(attack_train_sizes={"fgsm": 0})

@@ -9,8 +9,8 @@ TFLOP with the networks' FLOPs per image. It is what a run would count with
 * F's training (its epochs and fine-tuning phases over ``f_train_size``);
 * the calibration searches (``ceil(log2(len(grid))) + 1`` attacks on ``n_calib``
   images at most; one run for attacks that scan their grid);
-* every attack on D's training, validation and test images, at the calibrated
-  budget (02, 04) and at the other Table III levels (05), with the saliency of
+* every attack on D's training (its ``attack_train_sizes`` entry), validation and
+  test images, at the calibrated budget (02, 04) and at the other Table III levels (05), with the saliency of
   the clean and adversarial images, D's training (its epochs over the pairs,
   plus a validation pass each epoch) and D's scores;
 * 06's cross-scores; 07's input baselines (each as expensive as the paper's D)
@@ -71,6 +71,9 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
     n_tr, n_val, n_te = p["n_adv_train"], p["n_val"], p["n_adv_test"]
     n_sets = n_tr + n_val + n_te
 
+    def n_train(a):   # advsal.pipeline.Study.n_train
+        return min(n_tr, p["attack_train_sizes"].get(a, n_tr))
+
     def attack_passes(a):
         spec = attack_spec(a)
         eps = max(p["eps_grid"][a]) if spec.budget else None
@@ -80,9 +83,10 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
         """An attack on D's images (notebook ``nbs[0]``), their saliency (``nbs[1]``), D
         trained and scored (``nbs[2]``)."""
         passes, bound = attack_passes(a)
-        add(nbs[0], f"attack {a}{label}", n_sets, passes, bound=bound)
-        add(nbs[1], f"saliency {a}{label}", n_sets, 2)
-        add(nbs[2], f"D training {a}{label}", 2 * n_tr * p["d_epochs"], 0, 3)
+        n_a = n_train(a)
+        add(nbs[0], f"attack {a}{label}", n_a + n_val + n_te, passes, bound=bound)
+        add(nbs[1], f"saliency {a}{label}", n_a + n_val + n_te, 2)
+        add(nbs[2], f"D training {a}{label}", 2 * n_a * p["d_epochs"], 0, 3)
         add(nbs[2], f"D validation {a}{label}", 2 * n_val * p["d_epochs"], 0, 1)
         add(nbs[2], f"D scores {a}{label}", 2 * (n_val + n_te), 0, 1)
 
@@ -103,7 +107,7 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
     for a in p["baseline_attacks"]:
         for kind in p["baseline_features"]:
             if kind != p["detector_features"]:
-                add("07", f"D training {a} {kind}", 2 * n_tr * p["d_epochs"], 0, 3)
+                add("07", f"D training {a} {kind}", 2 * n_train(a) * p["d_epochs"], 0, 3)
     n_peer_fits = len(p["peer_attacks"]) * len(p["peer_detectors"])
     add("07", "peer features", n_peer_fits * (2 * n_sets + p["peer_n_fit"]), 1)
     # 08: per budget, the undefended F and three attacked detector variants at each
@@ -117,9 +121,10 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
     add("08", "Eq. 10", eq10_runs * p["adaptive_n"] * p["eq10_steps"], 9, 3, bound=True)
     # 09: a detector per size, attack, input and calibration target (the Table II target
     # attacks D's images again at its larger budget)
-    sizes = [n_tr if s == "all" else min(int(s), n_tr) for s in p["curve_sizes"]]
     for target in p["curve_targets"]:
         for a in p["curve_attacks"]:
+            sizes = [n_train(a) if s == "all" else min(int(s), n_train(a))
+                     for s in p["curve_sizes"]]
             if target != p["calib_target"]:
                 passes, bound = attack_passes(a)
                 add("09", f"attack {a} ({target})", n_sets, passes, bound=bound)

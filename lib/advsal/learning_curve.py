@@ -22,15 +22,17 @@ COLUMNS = ["calib_target", "target_f_acc", "attack", "eps", "features", "n_train
            "tpr_val5_ci_high", "fpr_val5", "balanced_val5", "train_seconds"]
 
 
-def curve_sizes(study, sizes) -> list[int]:
-    """The curve's training sizes: ``sizes`` (ints; ``"all"`` for ``n_adv_train``),
-    sorted, each within [1, n_adv_train]."""
-    n_max = study.params["n_adv_train"]
+def curve_sizes(study, sizes, attack=None) -> list[int]:
+    """The curve's training sizes: ``sizes`` (ints; ``"all"`` for every training image
+    of ``attack``, ``Study.n_train``, or ``n_adv_train`` without one), sorted, each
+    within [1, that number]."""
+    n_max = study.params["n_adv_train"] if attack is None else study.n_train(attack)
     out = sorted({n_max if n == "all" else n for n in sizes})
     bad = [n for n in out if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= n_max]
     if bad:
-        raise ValueError(f"curve_sizes={list(sizes)!r}: {bad} not in [1, n_adv_train={n_max}] "
-                         "(or 'all')")
+        raise ValueError(f"curve_sizes={list(sizes)!r}: {bad} not in [1, {n_max}] (or 'all'; "
+                         f"n_adv_train={study.params['n_adv_train']}, attack_train_sizes="
+                         f"{study.params['attack_train_sizes']})")
     return out
 
 
@@ -48,7 +50,7 @@ def learning_curve(studies: dict, attacks, kinds, sizes, progress=print) -> pd.D
         for attack in chosen:
             eps = st.eps(attack)
             for kind in kinds:
-                for n in curve_sizes(st, sizes):
+                for n in curve_sizes(st, sizes, attack):
                     rep = st.evaluate(attack, features=kind, n_train=n)
                     meta = st.store.meta("detector", st.detector_key(attack, eps, kind, n),
                                          "keras")

@@ -41,7 +41,7 @@ def peer_scores(study, name, attack, eps=None) -> dict:
         p = study.params
         t0 = time.perf_counter()
         x_ref, y_ref = _reference(study, spec)
-        train, val = [(study.images(s)[0],
+        train, val = [(study.attacked_images(attack, s)[0],
                        study.adversarial_images(attack, s, eps)[study.positives(attack, eps, s)])
                       for s in ("train", "val")]
         fitted = fit_peer(name, study.classifier(), x_ref, y_ref, train, val, p[spec.hyper],

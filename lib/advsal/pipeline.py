@@ -249,6 +249,20 @@ class Study:
             return self.eps(attack)
         return eps
 
+    def n_train(self, attack) -> int:
+        """How many training images ``attack``'s detectors are trained on: the first
+        ``attack_train_sizes[attack]`` of the training split, at most (and by default)
+        ``n_adv_train``; only those are attacked."""
+        p = self.params
+        return min(p["n_adv_train"], p["attack_train_sizes"].get(attack, p["n_adv_train"]))
+
+    def attacked_images(self, attack, split):
+        """The clean images and labels ``attack`` runs on: a split's, or the training
+        split's first :meth:`n_train` images."""
+        x, y = self.images(split)
+        n = self.n_train(attack) if split == "train" else len(x)
+        return x[:n], y[:n]
+
     def calibration(self, attack):
         """Smallest epsilon on the grid with F accuracy < target on the calibration
         images (binary search over the sorted grid; for attacks with a ``scan``, such
@@ -349,7 +363,7 @@ class Study:
 
     def _adv_key(self, attack, split, eps, quantize=None):
         p = self.params
-        n = {"train": p["n_adv_train"], "val": p["n_val"], "test": p["n_adv_test"],
+        n = {"train": self.n_train(attack), "val": p["n_val"], "test": p["n_adv_test"],
              "calib": p["n_calib"]}[split]
         return {"stage": "adversarial", "f": self.f_key, "attack": attack,
                 "eps": None if eps is None else float(eps), "split": split, "n": n,
@@ -370,7 +384,7 @@ class Study:
         key = self._adv_key(attack, split, eps)
 
         def finish(x_adv, info, seconds):
-            model, (x, y) = self.classifier(), self.images(split)
+            model, (x, y) = self.classifier(), self.attacked_images(attack, split)
             pred_adv = atk.predict(model, x_adv).argmax(1)
             pred_clean = atk.predict(model, x).argmax(1)
             stats = atk.attack_stats(model, x, x_adv, y, pred_adv, pred_clean)
@@ -380,7 +394,7 @@ class Study:
                      **info}, {"stats": stats})
 
         def craft():
-            model, (x, _) = self.classifier(), self.images(split)
+            model, (x, _) = self.classifier(), self.attacked_images(attack, split)
             t0 = time.perf_counter()
             seed = self.params["seed"] + {"train": 0, "test": 1, "calib": 1, "val": 2}[split]
             x_adv, info = atk.craft(model, attack, x, eps, self.params, seed=seed,
@@ -397,7 +411,7 @@ class Study:
             seconds = self.store.meta("adversarial", raw_key, "npz")["stats"]["seconds"]
             info = {k: v for k, v in raw.items()
                     if k not in ("x_adv", "pred_adv", "y", "pred_clean")}
-            x = self.images(split)[0]
+            x = self.attacked_images(attack, split)[0]
             return finish(self._quantize(attack, x, raw["x_adv"], eps), info, seconds)
 
         return self.cached("adversarial", key, derive)
@@ -438,7 +452,10 @@ class Study:
         return out
 
     def _shard_adv_key(self, attack, eps):
-        return {**self._adv_key(attack, "train", eps), "shard_size": self.params["shard_size"]}
+        # the whole split's n in the key (n_train(attack) only selects how many of its
+        # shards are made), so a shard is the same whichever size asks for it
+        return {**self._adv_key(attack, "train", eps), "n": self.params["n_adv_train"],
+                "shard_size": self.params["shard_size"]}
 
     @_on_devices
     def _adversarial_shards(self, attack, eps):
@@ -447,7 +464,7 @@ class Study:
         as compact arrays: ``x_adv_grid8`` (uint8), ``pred_adv``, ``pred_clean``, ``y``,
         ``linf``/``l2``/``l0`` and ``seconds`` (each image's share of its shard's)."""
         p = self.params
-        key, n = self._shard_adv_key(attack, eps), p["n_adv_train"]
+        key, n = self._shard_adv_key(attack, eps), self.n_train(attack)
         if p["adv_quantize"] != "8bit":
             raise ValueError("shard_size needs adv_quantize='8bit' (shards store images as "
                              "8-bit codes); set shard_size=None for float images")
@@ -477,6 +494,7 @@ class Study:
         n, size = p["n_adv_train"], p["shard_size"]
         src = ({"clean": "train", "f": self.f_key, "n": n, "seed": p["seed"]}
                if attack is None else self._shard_adv_key(attack, eps))
+        n = n if attack is None else self.n_train(attack)
         key = {"stage": "saliency", "source": src, "norm": norm, "shard_size": size,
                "dtype": "float16"}
 
@@ -543,7 +561,8 @@ class Study:
         training subset (seed, size; ``n_train``: its first images only) and which
         adversarial images count as positives."""
         p = self.params
-        sub = {} if n_train in (None, p["n_adv_train"]) else {"n_train": int(n_train)}
+        n_train = self.n_train(attack) if n_train is None else n_train
+        sub = {} if n_train == p["n_adv_train"] else {"n_train": int(n_train)}
         return {"f": self.f_key, "attack": attack, "eps": None if eps is None else float(eps),
                 "n_adv_train": p["n_adv_train"], **self._attack_params(attack),
                 "seed": p["seed"], **self._quant_key(attack, eps=eps),
@@ -571,7 +590,8 @@ class Study:
         """Detector inputs of a split (its first ``n`` images): every clean image (label 0)
         and the adversarial versions that count as positives (label 1, :meth:`positives`);
         for a sharded split, as :class:`advsal.detector_inputs.FeatureRows`."""
-        n = len(self.subsets["adv_train" if split == "train" else split]) if n is None else n
+        if n is None:
+            n = self.n_train(attack) if split == "train" else len(self.subsets[split])
         pos = self.positives(attack, eps, split)[:n]
         labels = np.r_[np.zeros(n), np.ones(int(pos.sum()))]
         if self.sharded(split):
@@ -588,12 +608,14 @@ class Study:
         """Detector D trained on clean training images and their ``attack``
         versions at ``eps`` (calibrated when None); its epoch is chosen on the
         validation slice (``d_select``). ``n_train``: train on the first ``n_train``
-        training images only (a learning curve's point; default all ``n_adv_train``)."""
+        training images only (a learning curve's point; default :meth:`n_train`)."""
         kind = features or self.params["detector_features"]
         eps = self.budget(attack, eps)
-        if n_train is not None and not 1 <= n_train <= self.params["n_adv_train"]:
-            raise ValueError(f"n_train={n_train!r} must be in [1, n_adv_train="
-                             f"{self.params['n_adv_train']}]")
+        n_max = self.n_train(attack)
+        n_train = n_max if n_train is None else n_train
+        if not 1 <= n_train <= n_max:
+            raise ValueError(f"n_train={n_train!r} must be in [1, {n_max}] (n_adv_train, or "
+                             f"attack_train_sizes[{attack!r}])")
         key = self.detector_key(attack, eps, kind, n_train)
         mkey = str(sorted(key.items()))
         if mkey in self._models:
@@ -682,5 +704,6 @@ class Study:
         sa = self.scores(d, kind, test_attack, test_eps)[self.fooled_mask(test_attack, test_eps)]
         rep = detection_report(sc, sa, scores_val_clean=self.scores(d, kind, split="val"))
         rep["scores_clean"], rep["scores_adv"] = sc, sa
+        rep["n_train"] = self.n_train(det_attack) if n_train is None else n_train
         self._memo[mkey] = rep
         return rep

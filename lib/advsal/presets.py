@@ -68,6 +68,10 @@ _COMMON = {
     # the logical CPU devices; advsal.devices); results equal up to float rounding
     "strategy": "none",
     "shard_size": None,          # stages over the training split in shards of this many images
+    # Attack -> at most this many training images for its D (the first of the training
+    # split; default every n_adv_train): the slow attacks (JSMA, C&W, DeepFool) at a size a
+    # CPU finishes while the fast ones use every image (Study.n_train)
+    "attack_train_sizes": {},
     "limit_per_class": None,     # image-folder data sets: images read per class (None: all)
     # Beyond the paper (notebooks 07 and 08): baseline detectors and adaptive attacks.
     "baseline_features": ["image", "saliency", "first_layer", "image+saliency"],
@@ -170,6 +174,9 @@ _SHARED = {   # preset -> the values every data set shares (advsal.datasets adds
         "cw_steps": 60, "cw_binary_steps": 3, "cw_lr": 0.1, "cw_abort_early": False,
         "cw_targeted": False,
         "attacks": ["fgsm", "iter_linf", "iter_l2"],
+        # Issue 16: the slow attacks on 10000 training images (at most n_adv_train), when a
+        # run adds them to `attacks` (README, "The full preset")
+        "attack_train_sizes": {"jsma": 10000, "cw_l2": 10000, "deepfool": 10000},
         "eps_multipliers": [0.5, 1.0, 2.0],
         "baseline_attacks": ["fgsm", "iter_linf"],
         "adaptive_n": 100,
@@ -263,6 +270,14 @@ def validate(params: dict):
     for key in ("baseline_attacks", "peer_attacks"):
         for a in params[key]:
             _choice(f"{key} item", a, params["attacks"])
+    sizes = params["attack_train_sizes"]
+    if not isinstance(sizes, dict):
+        raise ValueError(f"attack_train_sizes={sizes!r} must be a dict: attack -> number of "
+                         "training images")
+    for a, n in sizes.items():
+        _choice("attack_train_sizes key", a, ATTACKS)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"attack_train_sizes[{a!r}]={n!r} must be a positive integer")
     for name in params["peer_detectors"]:
         _choice("peer_detectors item", name, peer_names())
     for key, smallest in (("lid_ks", 1), ("peer_n_ref", 2), ("peer_n_fit", 10)):
