@@ -336,3 +336,33 @@ def test_paper_gaps_reads_a_perfect_rate_as_inside_its_interval():
     lines = paper_gaps(t2)
     assert "inside our 95 % interval" in lines[0], lines
     assert "below the paper's 0.99" in lines[1], lines
+
+
+def test_a_collapsed_detector_is_named_not_compared():
+    """A detector that scores every test image on one side of logit 0 with an AUC at
+    chance (CIFAR-10's pixels-only D at full size) failed to train: the verdict names it
+    and leaves it out of the saliency-versus-pixels comparison."""
+    from advsal.verdicts import collapsed, input_comparison
+
+    rng = np.random.default_rng(0)
+    val = rng.normal(size=2000)
+
+    def report(clean, adv):
+        return detection_report(clean, adv, scores_val_clean=val)
+
+    flat = report(-5 + 0.01 * rng.normal(size=3000), -5 + 0.01 * rng.normal(size=2000))
+    good = report(rng.normal(-2, 1, 3000), rng.normal(2, 1, 2000))
+    weak = report(rng.normal(-0.3, 1, 3000), rng.normal(0.3, 1, 2000))
+    # every image one side of 0, but the scores rank the adversarial ones higher: not collapsed
+    ranked = report(rng.normal(-5, 0.1, 3000), rng.normal(-4, 0.1, 2000))
+    assert collapsed(flat) and not collapsed(good) and not collapsed(weak)
+    assert not collapsed(ranked) and ranked["tpr"] == 0.0 and ranked["auc"] > 0.99
+    kinds = ["image", "saliency", "image+saliency"]
+    line, = input_comparison({("fgsm", "image"): flat, ("fgsm", "saliency"): weak,
+                              ("fgsm", "image+saliency"): good}, ["fgsm"], kinds)
+    assert "collapsed" in line and "pixels only (AUC" in line
+    assert "is higher than" not in line and "the others" not in line
+    line, = input_comparison({("fgsm", "image"): weak, ("fgsm", "saliency"): weak,
+                              ("fgsm", "image+saliency"): good}, ["fgsm"], kinds)
+    assert "collapsed" not in line and "is higher than pixels only" in line
+    assert "best AUC" in line and "`image+saliency`" in line

@@ -171,8 +171,10 @@ def adaptive_peer(fig: Path, ds: str, threshold: str) -> str:
     return adaptive(fig, ds, threshold, stem="adaptive_peer")
 
 
-def detectors(fig: Path, ds: str) -> str:
-    t = pd.read_csv(fig / f"detectors_{ds}.csv")
+def detectors(fig: Path, ds: str, sub: str = "") -> str:
+    """Notebook 07's detectors (inputs and peers); ``sub``: a subfolder (``full``)."""
+    where = f"{sub}/" if sub else ""
+    t = pd.read_csv(fig / where / f"detectors_{ds}.csv")
     out = pd.DataFrame({"attack": t["attack"], "detector": t["detector"], "kind": t["kind"],
                         "balanced acc": _with_ci(t["balanced acc"], t["balanced acc 95% CI"]),
                         "AUC": _with_ci(t["AUC"], t["AUC 95% CI"]),
@@ -180,7 +182,7 @@ def detectors(fig: Path, ds: str) -> str:
                         "test FPR@val5%": t["test FPR@val5%"].map(_num)})
     return (f"Seed 0; balanced accuracy at logit 0 (Wilson), AUC (Hanley-McNeil) and TPR at "
             f"the validation 5 % threshold (Wilson), 95 % intervals; source "
-            f"`figures/detectors_{ds}.csv`.\n\n" + _md(out.set_index("attack")))
+            f"`figures/{where}detectors_{ds}.csv`.\n\n" + _md(out.set_index("attack")))
 
 
 def attacks(fig: Path, ds: str) -> str:

@@ -15,7 +15,8 @@ from .attacks import attack_names, attack_spec
 
 __all__ = ["separation", "compare", "above_chance", "paper_gaps", "cross_attack_pairs",
            "adaptive_verdict", "defence_status", "table3_pairs",
-           "table3_halves", "STRONG", "WEAK", "CHANCE_MARGIN"]
+           "table3_halves", "collapsed", "input_comparison", "STRONG", "WEAK",
+           "CHANCE_MARGIN"]
 
 # the paper's Section IV.B grouping, declared by each attack's spec
 STRONG = tuple(a for a in attack_names() if attack_spec(a).paper_group == "strong")
@@ -49,6 +50,56 @@ def compare(name_a, val_a, ci_a, name_b, val_b, ci_b, digits=3) -> str:
 def above_chance(ci) -> bool:
     """Whether a balanced accuracy's interval lies clear of chance (0.5 + margin)."""
     return bool(ci[0] > 0.5 + CHANCE_MARGIN)
+
+
+def collapsed(report) -> bool:
+    """Whether a detector's training collapsed to one answer: every test image, clean
+    and adversarial, on one side of logit 0, and its AUC interval not clear of 0.5. Its
+    numbers then describe a failed training run, not what its input can show."""
+    one_sided = {report["tnr"], report["tpr"]} == {0.0, 1.0}
+    lo, hi = report["auc_ci"]
+    return bool(report["n_adv"] > 0 and one_sided and lo <= 0.5 <= hi)
+
+
+def input_comparison(reports: dict, attacks, kinds, ours="image+saliency",
+                     pixels="image") -> list[str]:
+    """Notebook 07's verdict per attack (``reports``: (attack, input) -> report of
+    :meth:`advsal.pipeline.Study.evaluate`): the best input by AUC, and whether ``ours``
+    beats ``pixels`` by balanced accuracy beyond the intervals; a detector that
+    :func:`collapsed` is named as such instead of entering a comparison."""
+    from .tables import balanced_ci
+
+    def name(kind):
+        return {ours: f"{ours} (paper's D)", pixels: "pixels only"}.get(kind, kind)
+
+    lines = []
+    for a in attacks:
+        reps = {k: reports[(a, k)] for k in kinds}
+        if all(r["n_adv"] == 0 for r in reps.values()):
+            lines.append(f"- **{a}**: no test image fooled F; no comparison.")
+            continue
+        best = max(reps, key=lambda k: -1.0 if np.isnan(reps[k]["auc"]) else reps[k]["auc"])
+        parts = [f"best AUC {reps[best]['auc']:.3f} by `{best}`"]
+        failed = [k for k in kinds if collapsed(reps[k])]
+        if failed:
+            parts.append("collapsed (every test image on one side of logit 0, AUC not clear "
+                         "of 0.5: a failed training run, not evidence about its input): "
+                         + ", ".join(f"{name(k)} (AUC {reps[k]['auc']:.3f})" for k in failed))
+        rest = [k for k in kinds if k not in failed]
+        if ours in rest and pixels in rest:
+            ro, rp = reps[ours], reps[pixels]
+            parts.append("balanced accuracy at logit 0: " + compare(
+                name(ours), ro["balanced_accuracy"], balanced_ci(ro["at"]["logit0"]),
+                name(pixels), rp["balanced_accuracy"], balanced_ci(rp["at"]["logit0"])))
+            rest = [k for k in rest if k not in (ours, pixels)]
+            label = "the others"
+        else:
+            label = "balanced accuracy at logit 0"
+        if rest:
+            parts.append(f"{label}: " + ", ".join(
+                f"{name(k)} {reps[k]['balanced_accuracy']:.3f}" for k in rest))
+        lines.append(f"- **{a}**: " + "; ".join(parts) + ".")
+    return lines
 
 
 _ROUNDING = 1e-9   # float rounding of interval ends
