@@ -30,3 +30,30 @@ def test_inputs_declared_once():
         features_np("saliency", None, x)
     with pytest.raises(ValueError, match=r"detector_features='pixels'.*allowed"):
         input_kind("pixels")
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_feature_rows_are_the_features_built_a_batch_at_a_time(kind, trained_f, attack_batch,
+                                                               monkeypatch):
+    """D is scored on FeatureRows: its slices are the NumPy features of those rows, and
+    scoring a split through them never builds more rows than a batch (F's first-layer
+    maps of 9000 CIFAR-10 test images would be 1.2 GB at once)."""
+    from advsal import detector_inputs
+    from advsal.batches import map_batches
+    from advsal.detector_inputs import FeatureRows
+
+    x = attack_batch[0][:20]
+    s = saliency(trained_f, x, "maxabs") if input_kind(kind).uses_saliency else None
+    whole = features_np(kind, trained_f, x, s)
+    rows = FeatureRows(kind, trained_f, [(x[:12], None if s is None else s[:12]),
+                                         (x[12:], None if s is None else s[12:])])
+    assert len(rows) == 20 and rows.shape == whole.shape
+    np.testing.assert_allclose(rows[7:15], whole[7:15], atol=1e-6)   # across the two parts
+    built, real = [], detector_inputs.features_np
+    monkeypatch.setattr(detector_inputs, "features_np",
+                        lambda k, f, xs, ss=None: built.append(len(xs)) or real(k, f, xs, ss))
+    out = map_batches(lambda b: b.reshape(len(b), -1).sum(1), rows, 8)
+    np.testing.assert_allclose(out, whole.reshape(20, -1).sum(1), rtol=1e-5)
+    assert max(built) <= 8
+    with pytest.raises(TypeError, match="slice"):
+        rows[3]

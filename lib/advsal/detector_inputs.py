@@ -118,6 +118,13 @@ class FeatureRows:
             self._shape = (len(self),) + self.take(np.array([0])).shape[1:]
         return self._shape
 
+    def __getitem__(self, rows) -> np.ndarray:
+        """Float32 inputs of a slice of rows (what :func:`advsal.batches.map_batches` asks)."""
+        if not isinstance(rows, slice):
+            raise TypeError(f"FeatureRows takes a slice; use take() for index arrays, got "
+                            f"{type(rows).__name__}")
+        return self.take(np.arange(*rows.indices(len(self))))
+
     def take(self, idx) -> np.ndarray:
         """Float32 inputs of rows ``idx``, in that order."""
         from .shards import from_grid8

@@ -2,6 +2,9 @@
 
     python -m advsal.memory_probe --dataset cifar10 --preset full --attack iter_linf --d-epochs 1
 
+``--features`` picks D's input (default: the preset's); ``first_layer`` is the largest
+(F's first-layer maps, 32 channels on CIFAR-10).
+
 Loads the data, F, the attack's (sharded) training images and saliency, trains D (from
 the cache where it is there) and scores the test images, printing the process's peak
 resident memory after each step. ``--d-epochs`` other than the preset's trains a D of its
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from .presets import DETECTOR_FEATURES
 from .reproducibility import peak_memory_gb
 
 __all__ = ["main"]
@@ -23,6 +27,8 @@ def main(argv=None):
     ap.add_argument("--preset", default="full")
     ap.add_argument("--attack", default="iter_linf")
     ap.add_argument("--d-epochs", type=int, default=None)
+    ap.add_argument("--features", default=None, choices=DETECTOR_FEATURES,
+                    help="D's input (default: the preset's detector_features)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--artefact-dir", default=None)
     args = ap.parse_args(argv)
@@ -38,7 +44,7 @@ def main(argv=None):
     print(f"data loaded: peak {peak_memory_gb():.2f} GB", flush=True)
     study.classifier()
     print(f"F loaded: peak {peak_memory_gb():.2f} GB", flush=True)
-    rep = study.evaluate(args.attack)
+    rep = study.evaluate(args.attack, features=args.features)
     print(f"D trained and scored (AUC {rep['auc']:.3f}): peak {peak_memory_gb():.2f} GB, "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     print(study.stage_summary())

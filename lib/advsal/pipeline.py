@@ -538,13 +538,22 @@ class Study:
     # ------------------------------------------------------------ detector
     def features(self, kind, split, attack=None, eps=None):
         """Detector inputs of a subset (clean when ``attack`` is None)."""
+        rows = self.feature_rows(kind, split, attack, eps)
+        return rows if self.sharded(split) else features_np(kind, self.classifier(),
+                                                             *rows.parts[0])
+
+    def feature_rows(self, kind, split, attack=None, eps=None) -> FeatureRows:
+        """The same inputs built batch by batch (:class:`advsal.detector_inputs.FeatureRows`):
+        what D is scored on, so that no split's inputs are held whole as float32 (F's
+        first-layer maps of 9000 CIFAR-10 test images alone take 1.2 GB)."""
         spec = input_kind(kind)
         if self.sharded(split):
-            return FeatureRows(kind, self.classifier(), [self._compact_part(spec, attack, eps)])
-        x = self.images(split)[0] if attack is None else \
-            self.adversarial(attack, split, eps)["x_adv"]
-        s = self.saliency(split, attack, eps) if spec.uses_saliency else None
-        return features_np(kind, self.classifier(), x, s)
+            part = self._compact_part(spec, attack, eps)
+        else:
+            x = self.images(split)[0] if attack is None else \
+                self.adversarial(attack, split, eps)["x_adv"]
+            part = (x, self.saliency(split, attack, eps) if spec.uses_saliency else None)
+        return FeatureRows(kind, self.classifier(), [part])
 
     def _compact_part(self, spec, attack, eps, n=None, keep=None):
         # (images, saliency) of the sharded training split: the first n images, those of
@@ -650,8 +659,9 @@ class Study:
 
     @_on_devices
     def scores(self, model, kind, attack=None, eps=None, split="test"):
-        """Logits of detector ``model`` on a cached subset (clean when ``attack`` is None)."""
-        return _logits(model, self.features(kind, split, attack, eps))
+        """Logits of detector ``model`` on a cached subset (clean when ``attack`` is None),
+        its inputs built one batch at a time."""
+        return _logits(model, self.feature_rows(kind, split, attack, eps))
 
     @_on_devices
     def score_images(self, x, det_attack, eps=None, features=None) -> np.ndarray:
