@@ -57,3 +57,24 @@ def test_feature_rows_are_the_features_built_a_batch_at_a_time(kind, trained_f, 
     assert max(built) <= 8
     with pytest.raises(TypeError, match="slice"):
         rows[3]
+
+
+def test_validation_loss_from_rows_equals_the_loss_from_arrays(trained_f, attack_batch):
+    """D's epoch is chosen on the validation loss, now computed from FeatureRows: the same
+    batches as from the whole array, so the same loss and the same chosen epoch."""
+    import keras
+
+    from advsal.detector_inputs import FeatureRows
+    from advsal.networks import build_detector
+    from advsal.training import _evaluate
+
+    x = attack_batch[0][:40]
+    s = saliency(trained_f, x, "maxabs")
+    y = np.r_[np.zeros(20), np.ones(20)].astype(np.float32)
+    d = build_detector("mnist", (28, 28, 2), fc_units=16)
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    metric = keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0)
+    d.compile(loss=loss, metrics=[metric])
+    dense = _evaluate(d, features_np("image+saliency", trained_f, x, s), y, loss, metric)
+    rows = FeatureRows("image+saliency", trained_f, [(x[:20], s[:20]), (x[20:], s[20:])])
+    assert _evaluate(d, rows, y, loss, metric) == dense

@@ -546,22 +546,21 @@ class Study:
         """The same inputs built batch by batch (:class:`advsal.detector_inputs.FeatureRows`):
         what D is scored on, so that no split's inputs are held whole as float32 (F's
         first-layer maps of 9000 CIFAR-10 test images alone take 1.2 GB)."""
-        spec = input_kind(kind)
+        return FeatureRows(kind, self.classifier(), [self._part(input_kind(kind), split,
+                                                               attack, eps)])
+
+    def _part(self, spec, split, attack, eps, n=None, keep=None):
+        # (images, saliency) of a split: its first n images, those of them in the mask
+        # ``keep``; the sharded training split's images as 8-bit codes
         if self.sharded(split):
-            part = self._compact_part(spec, attack, eps)
+            n = n or self.params["n_adv_train"]
+            x = self._train_rows(0, n, codes=True) if attack is None else \
+                self.adversarial(attack, "train", eps)["x_adv_grid8"]
         else:
             x = self.images(split)[0] if attack is None else \
                 self.adversarial(attack, split, eps)["x_adv"]
-            part = (x, self.saliency(split, attack, eps) if spec.uses_saliency else None)
-        return FeatureRows(kind, self.classifier(), [part])
-
-    def _compact_part(self, spec, attack, eps, n=None, keep=None):
-        # (images, saliency) of the sharded training split: the first n images, those of
-        # them in the mask ``keep``
-        n = n or self.params["n_adv_train"]
-        x = self._train_rows(0, n, codes=True) if attack is None else \
-            self.adversarial(attack, "train", eps)["x_adv_grid8"]
-        s = self.saliency("train", attack, eps) if spec.uses_saliency else None
+        n = n or len(x)
+        s = self.saliency(split, attack, eps) if spec.uses_saliency else None
         keep = slice(None) if keep is None else keep
         return x[:n][keep], (None if s is None else s[:n][keep])
 
@@ -595,19 +594,20 @@ class Study:
             return self.fooled_mask(attack, eps, split)
         return np.ones(len(self.subsets["adv_train" if split == "train" else split]), bool)
 
-    def _labelled_set(self, kind, split, attack, eps, n=None):
+    def _labelled_set(self, kind, split, attack, eps, n=None, rows=False):
         """Detector inputs of a split (its first ``n`` images): every clean image (label 0)
         and the adversarial versions that count as positives (label 1, :meth:`positives`);
-        for a sharded split, as :class:`advsal.detector_inputs.FeatureRows`."""
+        for a sharded split, or with ``rows``, as :class:`advsal.detector_inputs.FeatureRows`
+        (built batch by batch)."""
         if n is None:
             n = self.n_train(attack) if split == "train" else len(self.subsets[split])
         pos = self.positives(attack, eps, split)[:n]
         labels = np.r_[np.zeros(n), np.ones(int(pos.sum()))]
-        if self.sharded(split):
+        if self.sharded(split) or rows:
             spec = input_kind(kind)
             return FeatureRows(kind, self.classifier(), [
-                self._compact_part(spec, None, None, n),
-                self._compact_part(spec, attack, eps, n, pos)]), labels
+                self._part(spec, split, None, None, n),
+                self._part(spec, split, attack, eps, n, pos)]), labels
         xc = self.features(kind, split)[:n]
         xa = self.features(kind, split, attack, eps)[:n][pos]
         return np.concatenate([xc, xa]), labels
@@ -635,7 +635,7 @@ class Study:
                 self._not_cached("detector", key)()
             p = self.params
             x, labels = self._labelled_set(kind, "train", attack, eps, n_train)
-            xv, lv = (self._labelled_set(kind, "val", attack, eps)
+            xv, lv = (self._labelled_set(kind, "val", attack, eps, rows=True)
                       if p["d_select"] == "val_loss" else (None, None))
             t0 = time.perf_counter()
             seed_everything(p["seed"])

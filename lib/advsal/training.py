@@ -57,13 +57,17 @@ class _RowBatches(keras.utils.PyDataset):
 
 
 def _evaluate(model, x, y, loss, metric):
-    """(loss, metric) of ``model`` on ``x, y``. On one device ``model.evaluate``; under a
+    """(loss, metric) of ``model`` on ``x, y`` (arrays, or rows built batch by batch:
+    :class:`advsal.detector_inputs.FeatureRows`). On one device ``model.evaluate``; under a
     strategy with several replicas from logits computed with the batches split across
     them (Keras 3.15's ``evaluate`` fails there when a batch splits unevenly)."""
     import tensorflow as tf
 
     if tf.distribute.get_strategy().num_replicas_in_sync == 1:
-        out = model.evaluate(_batches(x, y, 1024), verbose=0, return_dict=True)
+        # the same batches of 1024 from arrays or from rows built batch by batch
+        batches = (_batches(x, y, 1024) if isinstance(x, np.ndarray)
+                   else _RowBatches(x, y, np.arange(len(x)), 1024))
+        out = model.evaluate(batches, verbose=0, return_dict=True)
         return float(out["loss"]), float(out[metric.name])
     from .batches import map_batches
 
