@@ -111,3 +111,24 @@ def test_peer_rebuilt_from_its_parameters_scores_the_same(tiny_f, name):
     np.testing.assert_allclose(logit.numpy(), peer.score(x[:16]), rtol=1e-4, atol=1e-4)
     grad = tape.gradient(total, xt).numpy()
     assert np.isfinite(grad).all() and np.abs(grad).sum() > 0
+
+
+@pytest.mark.parametrize("name", peer_names())
+def test_peer_fitted_on_rows_equals_the_one_fitted_on_arrays(tiny_f, name):
+    """The study fits peers on images decoded batch by batch (Study.image_rows, 8-bit
+    codes): the same images as arrays give the same fit."""
+    from advsal.detector_inputs import FeatureRows
+    from advsal.shards import from_grid8, to_grid8
+
+    rng = np.random.default_rng(1)
+    ref, y_ref = _images(rng, 300, 0.3), rng.integers(0, 3, 300)
+    ref, y_ref = (ref[:60], y_ref[:60]) if name == "lid" else (ref, y_ref)
+    codes = [to_grid8(np.round(_images(rng, n, c) * 255) / 255) for n, c in ((120, 0.3), (120, 0.7), (60, 0.3),
+                                                       (60, 0.7))]
+    arrays = [from_grid8(c) for c in codes]
+    rows = [FeatureRows("image", tiny_f, [(c[:50], None), (c[50:], None)]) for c in codes]
+    a = fit_peer(name, tiny_f, ref, y_ref, arrays[:2], arrays[2:], CANDIDATES[name], 64)
+    b = fit_peer(name, tiny_f, ref, y_ref, rows[:2], rows[2:], CANDIDATES[name], 64)
+    assert a.hyper == b.hyper and a.val_auc == b.val_auc
+    for k, v in a.linear().items():
+        np.testing.assert_array_equal(b.linear()[k], v)

@@ -79,6 +79,13 @@ def test_sharded_study_matches_the_in_memory_one(tmp_path, data_dir):
     np.testing.assert_array_equal(labels, dense_labels)
     idx = np.array([5, 250, 0, len(rows) - 1])
     np.testing.assert_allclose(rows.take(idx), dense[idx], atol=1e-3)
+    for st in (a, b):   # what the peers are fitted on, decoded batch by batch
+        pos = st.positives("fgsm", eps, "train")
+        whole = st.image_rows("train", "fgsm", eps, adversarial=True)
+        np.testing.assert_array_equal(whole[0:len(whole)],
+                                      a.adversarial_images("fgsm", "train", eps)[pos])
+        np.testing.assert_array_equal(st.image_rows("train", "fgsm", eps)[0:200],
+                                      a.attacked_images("fgsm", "train")[0])
     assert b.detector_key("fgsm", eps, "image+saliency") != \
         a.detector_key("fgsm", eps, "image+saliency")
     ra, rb = a.evaluate("fgsm", det_eps=eps), b.evaluate("fgsm", det_eps=eps)

@@ -280,7 +280,9 @@ def _logistic(features, labels, seed):
 
 
 def _raw(raw_tf, x, batch_size):
-    return map_batches(lambda b: raw_tf(tf.constant(b)), np.asarray(x, np.float32), batch_size)
+    # x: an array, or rows decoded batch by batch (advsal.detector_inputs.FeatureRows)
+    x = x if hasattr(x, "take") else np.asarray(x, np.float32)
+    return map_batches(lambda b: raw_tf(tf.constant(b)), x, batch_size)
 
 
 def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_size=256,
@@ -289,7 +291,8 @@ def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_si
 
     ``x_reference``/``y_reference``: its clean reference images (LID's reference
     set, or the fit set of the Gaussians and densities); ``train`` and ``val``:
-    ``(x_clean, x_adversarial)`` pairs of D's training and validation images.
+    ``(x_clean, x_adversarial)`` pairs of D's training and validation images (arrays,
+    or rows decoded batch by batch: :class:`advsal.detector_inputs.FeatureRows`).
     The candidate hyperparameter with the highest validation AUC is kept.
     """
     spec = peer_spec(name)

@@ -41,8 +41,8 @@ def peer_scores(study, name, attack, eps=None) -> dict:
         p = study.params
         t0 = time.perf_counter()
         x_ref, y_ref = _reference(study, spec)
-        train, val = [(study.attacked_images(attack, s)[0],
-                       study.adversarial_images(attack, s, eps)[study.positives(attack, eps, s)])
+        train, val = [(study.image_rows(s, attack, eps),
+                       study.image_rows(s, attack, eps, adversarial=True))
                       for s in ("train", "val")]
         fitted = fit_peer(name, study.classifier(), x_ref, y_ref, train, val, p[spec.hyper],
                           batch_size=p["attack_batch_size"], seed=p["seed"])

@@ -549,6 +549,17 @@ class Study:
         return FeatureRows(kind, self.classifier(), [self._part(input_kind(kind), split,
                                                                attack, eps)])
 
+    def image_rows(self, split, attack, eps=None, adversarial=False) -> FeatureRows:
+        """The clean images ``attack`` runs on in a split (:meth:`attacked_images`), or with
+        ``adversarial`` their adversarial versions that count as positives
+        (:meth:`positives`), as float32 rows decoded batch by batch: the peer detectors
+        read the full training split this way instead of as two float32 copies."""
+        eps = self.budget(attack, eps)
+        n = self.n_train(attack) if split == "train" else len(self.subsets[split])
+        keep = self.positives(attack, eps, split)[:n] if adversarial else None
+        return FeatureRows("image", self.classifier(), [self._part(
+            input_kind("image"), split, attack if adversarial else None, eps, n, keep)])
+
     def _part(self, spec, split, attack, eps, n=None, keep=None):
         # (images, saliency) of a split: its first n images, those of them in the mask
         # ``keep``; the sharded training split's images as 8-bit codes
