@@ -79,3 +79,31 @@ def test_tf_data_batches_train_exactly_like_arrays():
     for a, b in zip(weights((x, y)), weights((_batches(x, y, 64),))):
         np.testing.assert_array_equal(a, b)
     assert sys.modules.get("tensorflow") is not None
+
+
+def test_augmented_batches_train_exactly_like_the_augmented_epoch():
+    """F's augmented epochs are built a batch at a time (training._AugmentedBatches): the
+    same weights as augmenting the whole permuted set first and batching it."""
+    import keras
+
+    from advsal.networks import build_classifier
+    from advsal.reproducibility import seed_everything
+    from advsal.training import _AugmentedBatches, _batches, augment_batch, augment_draws
+
+    rng = np.random.default_rng(0)
+    x = rng.random((300, 16, 16, 3), dtype=np.float32)
+    y = rng.integers(0, 10, 300).astype("int32")
+    order = rng.permutation(300)
+
+    def weights(data):
+        seed_everything(0)
+        m = build_classifier("cifar10", (16, 16, 3), fc_units=32)
+        m.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(data, epochs=1, shuffle=False, verbose=0)
+        return m.get_weights()
+
+    whole = _batches(augment_batch(x[order], np.random.default_rng(5)), y[order], 64)
+    lazy = _AugmentedBatches(x, y, order, augment_draws(np.random.default_rng(5), 300), 64)
+    for a, b in zip(weights(whole), weights(lazy)):
+        np.testing.assert_array_equal(a, b)
