@@ -46,32 +46,3 @@ def test_tables_round_once(tmp_path):
     assert back.loc["a", "rate"] == 0.20853 and back.loc["a", "ci"] == "[0.1, 0.30049]"
     assert "0.209" in (tmp_path / "t.md").read_text()
     assert numbers_not_in_csvs("0.209 and 0.300", tmp_path) == []
-
-
-def test_inputs_block_compares_the_papers_input_only_where_intervals_separate(tmp_path):
-    """One Table II run per detector input (``<input>_<suffix>`` folders): a table row each,
-    and a direction claimed only where the balanced-accuracy intervals separate."""
-    import pytest
-
-    from advsal.readme import render_block
-
-    cols = ["D(x_test)", "D(x_adv)", "balanced acc", "TPR@val5%"]
-
-    def write(kind, rows):
-        d = tmp_path / "full" / f"{kind}_lr1e-4"
-        d.mkdir(parents=True)
-        t = pd.DataFrame({"attack": [a for a, _ in rows], "AUC": [v for _, v in rows]})
-        for c in cols:
-            t[c] = [v for _, v in rows]
-            t[f"{c} 95% CI"] = [f"[{v - 0.01}, {v + 0.01}]" for _, v in rows]
-        t.to_csv(d / "table2_cifar10.csv", index=False)
-
-    with pytest.raises(ValueError, match="no figures/full/<input>_lr1e-4"):
-        render_block("inputs cifar10 full lr1e-4", tmp_path)
-    write("image+saliency", [("fgsm", 0.9), ("iter_linf", 0.8)])
-    write("image", [("fgsm", 0.7), ("iter_linf", 0.805)])
-    text = render_block("inputs cifar10 full lr1e-4", tmp_path)
-    assert "| fgsm | image+saliency | 0.900 [0.890, 0.910]" in text
-    assert "- fgsm: image+saliency 0.900 [0.890, 0.910] is higher than image 0.700" in text
-    assert "- iter_linf: image+saliency 0.800 [0.790, 0.810] and image 0.805" in text
-    assert "not distinguishable" in text

@@ -11,7 +11,7 @@ Kinds: ``table2_seeds DATASET`` (across-seed Table II), ``table2 DATASET``
 (one seed), ``fig2_seeds DATASET``, ``fig2 DATASET``, ``adaptive_seeds
 DATASET THRESHOLD``, ``adaptive DATASET THRESHOLD``, ``attacks DATASET``,
 ``variants DATASET``, ``baselines DATASET``, ``detectors DATASET`` (the peer
-comparison), ``inputs DATASET SUBFOLDER SUFFIX`` (one Table II run per detector input), ``adaptive_peer DATASET THRESHOLD``, ``floor MACHINE`` (each
+comparison), ``adaptive_peer DATASET THRESHOLD``, ``floor MACHINE`` (each
 notebook's wall time against its floor), ``scaling MACHINE DATASET`` (seconds per
 1000 images of each stage at each size).
 :func:`numbers_not_in_csvs` is the check behind the test that every number
@@ -185,44 +185,6 @@ def detectors(fig: Path, ds: str, sub: str = "") -> str:
             f"`figures/{where}detectors_{ds}.csv`.\n\n" + _md(out.set_index("attack")))
 
 
-def inputs(fig: Path, ds: str, sub: str, suffix: str) -> str:
-    """Table II of each detector input trained in its own run at one setting: the folders
-    ``<sub>/<input>_<suffix>/`` (notebook 04 with ``detector_features=<input>``); per
-    attack, the paper's D against each other input by balanced accuracy, a direction
-    claimed only where the intervals separate (:func:`advsal.verdicts.compare`)."""
-    from .presets import DETECTOR_FEATURES
-    from .verdicts import compare
-
-    found = {k: pd.read_csv(p, index_col=0) for k in DETECTOR_FEATURES
-             if (p := fig / sub / f"{k}_{suffix}" / f"table2_{ds}.csv").exists()}
-    if not found:
-        raise ValueError(f"no figures/{sub}/<input>_{suffix}/table2_{ds}.csv; inputs: "
-                         f"{list(DETECTOR_FEATURES)}")
-    rows, lines = [], []
-    attacks = list(dict.fromkeys(a for t in found.values() for a in t.index))
-    for a in attacks:
-        have = {k: t.loc[a] for k, t in found.items() if a in t.index}
-        for k, r in have.items():
-            rows.append({"attack": a, "input": k,
-                         "D(x_test)": f"{_num(r['D(x_test)'])} {_ci_str(r['D(x_test) 95% CI'])}",
-                         "D(x_adv)": f"{_num(r['D(x_adv)'])} {_ci_str(r['D(x_adv) 95% CI'])}",
-                         "balanced acc": f"{_num(r['balanced acc'])} "
-                                         f"{_ci_str(r['balanced acc 95% CI'])}",
-                         "AUC": _num(r["AUC"]),
-                         "TPR@val5%": f"{_num(r['TPR@val5%'])} {_ci_str(r['TPR@val5% 95% CI'])}"})
-        ours = "image+saliency"
-        if ours in have:
-            ci = {k: tuple(json.loads(r["balanced acc 95% CI"])) for k, r in have.items()}
-            lines += [f"- {a}: " + compare(ours, have[ours]["balanced acc"], ci[ours], k,
-                                           have[k]["balanced acc"], ci[k])
-                      for k in have if k != ours]
-    sources = ", ".join(f"`figures/{sub}/{k}_{suffix}/table2_{ds}.csv`" for k in found)
-    return (f"One seed (0), one run per input; Wilson 95 % intervals; sources {sources}.\n\n"
-            + _md(pd.DataFrame(rows).set_index("attack"))
-            + ("\nBalanced accuracy at logit 0, the paper's D against each input:\n\n"
-               + "\n".join(lines) + "\n" if lines else ""))
-
-
 def attacks(fig: Path, ds: str) -> str:
     t = pd.read_csv(fig / f"attacks_{ds}.csv", index_col=0)
     cols = ["eps", "f_acc_adv", "success_rate", "l2 mean", "l2 median", "linf mean",
@@ -309,7 +271,7 @@ KINDS = {"floor": floor, "scaling": scaling, "table2_seeds": table2_seeds, "tabl
          "fig2": fig2, "adaptive_seeds": adaptive_seeds, "adaptive": adaptive,
          "attacks": attacks, "variants": variants, "baselines": baselines,
          "detectors": detectors, "adaptive_peer": adaptive_peer,
-         "learning_curve": learning_curve, "inputs": inputs}
+         "learning_curve": learning_curve}
 
 
 def render_block(spec: str, figures_dir: Path) -> str:
