@@ -132,3 +132,4 @@ def test_peer_fitted_on_rows_equals_the_one_fitted_on_arrays(tiny_f, name):
     assert a.hyper == b.hyper and a.val_auc == b.val_auc
     for k, v in a.linear().items():
         np.testing.assert_array_equal(b.linear()[k], v)
+    np.testing.assert_array_equal(b.score(rows[2]), a.score(arrays[2]))   # scored as rows

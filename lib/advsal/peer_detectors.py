@@ -252,8 +252,9 @@ class FittedPeer:
         return tf.linalg.matvec(z, tf.constant(self.coef, tf.float32)) + self.intercept
 
     def score(self, x) -> np.ndarray:
-        """Logits (above 0: adversarial) of images ``x``, each scored on its own."""
-        x = np.asarray(x, np.float32)
+        """Logits (above 0: adversarial) of images ``x`` (an array, or rows decoded batch by
+        batch: :class:`advsal.detector_inputs.FeatureRows`), each scored on its own."""
+        x = x if hasattr(x, "take") else np.asarray(x, np.float32)
         if len(x) == 0:
             return np.zeros(0, np.float32)
         if self.f is not None:
