@@ -254,7 +254,7 @@ class FittedPeer:
     def score(self, x) -> np.ndarray:
         """Logits (above 0: adversarial) of images ``x`` (an array, or rows decoded batch by
         batch: :class:`advsal.detector_inputs.FeatureRows`), each scored on its own."""
-        x = x if hasattr(x, "take") else np.asarray(x, np.float32)
+        x = _images(x)
         if len(x) == 0:
             return np.zeros(0, np.float32)
         if self.f is not None:
@@ -280,10 +280,16 @@ def _logistic(features, labels, seed):
             lr.coef_[0].astype(np.float32), float(lr.intercept_[0]))
 
 
+def _images(x):
+    """Images as float32: rows decoded batch by batch (advsal.detector_inputs.FeatureRows)
+    as they are, anything else as an array (an ndarray has ``take`` too, so the type
+    decides)."""
+    from .detector_inputs import FeatureRows
+    return x if isinstance(x, FeatureRows) else np.asarray(x, np.float32)
+
+
 def _raw(raw_tf, x, batch_size):
-    # x: an array, or rows decoded batch by batch (advsal.detector_inputs.FeatureRows)
-    x = x if hasattr(x, "take") else np.asarray(x, np.float32)
-    return map_batches(lambda b: raw_tf(tf.constant(b)), x, batch_size)
+    return map_batches(lambda b: raw_tf(tf.constant(b)), _images(x), batch_size)
 
 
 def fit_peer(name, f, x_reference, y_reference, train, val, candidates, batch_size=256,
