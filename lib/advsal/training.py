@@ -53,37 +53,61 @@ def _batches(x, y, batch_size):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
 
-class _AugmentedBatches(keras.utils.PyDataset):
+class _Batches(keras.utils.PyDataset):
+    """A PyDataset of batches built on demand from ``self.data``, which :func:`_consume`
+    drops when ``fit`` or ``evaluate`` is done with it. Keras feeds a PyDataset to
+    TensorFlow as a ``tf.data`` generator, and TensorFlow's generator registry keeps the
+    adapter, and so the dataset, referenced after the call returns: each D trained on
+    rows kept its training and validation inputs, and resident memory grew by about
+    0.4 GB per detector at the full CIFAR-10 preset (measured; README, "The full
+    preset")."""
+
+    def __init__(self, data, order, batch_size):
+        super().__init__()
+        self.data, self.order, self.batch_size = data, order, batch_size
+
+    def __len__(self):
+        return -(-len(self.order) // self.batch_size)
+
+    def release(self):
+        self.data = None
+
+
+def _consume(call, batches, **kwargs):
+    """``call(batches, **kwargs)`` (``model.fit`` or ``model.evaluate``), then drop the
+    batches' data (:class:`_Batches`) whether or not the call succeeded."""
+    try:
+        return call(batches, **kwargs)
+    finally:
+        if isinstance(batches, _Batches):
+            batches.release()
+
+
+class _AugmentedBatches(_Batches):
     """Batches of ``x[order]`` augmented one batch at a time with an epoch's draws (the
     same images as augmenting the whole permuted set at once, without its copies: four
     float32 copies of CIFAR-10's training set peaked F's training at 6.45 GB)."""
 
     def __init__(self, x, y, order, draws, batch_size):
-        super().__init__()
-        self.x, self.y, self.order, self.draws, self.batch_size = x, y, order, draws, batch_size
-
-    def __len__(self):
-        return -(-len(self.order) // self.batch_size)
+        super().__init__((x, y, draws), order, batch_size)
 
     def __getitem__(self, i):
+        x, y, draws = self.data
         part = slice(i * self.batch_size, (i + 1) * self.batch_size)
         idx = self.order[part]
-        return apply_augment(self.x[idx], *(d[part] for d in self.draws)), self.y[idx]
+        return apply_augment(x[idx], *(d[part] for d in draws)), y[idx]
 
 
-class _RowBatches(keras.utils.PyDataset):
+class _RowBatches(_Batches):
     """Batches ``rows.take(order[i * b:(i + 1) * b])`` of a row source, in order."""
 
     def __init__(self, rows, y, order, batch_size):
-        super().__init__()
-        self.rows, self.y, self.order, self.batch_size = rows, y, order, batch_size
-
-    def __len__(self):
-        return -(-len(self.order) // self.batch_size)
+        super().__init__((rows, y), order, batch_size)
 
     def __getitem__(self, i):
+        rows, y = self.data
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        return self.rows.take(idx), self.y[idx]
+        return rows.take(idx), y[idx]
 
 
 def _evaluate(model, x, y, loss, metric):
@@ -97,7 +121,7 @@ def _evaluate(model, x, y, loss, metric):
         # the same batches of 1024 from arrays or from rows built batch by batch
         batches = (_batches(x, y, 1024) if isinstance(x, np.ndarray)
                    else _RowBatches(x, y, np.arange(len(x)), 1024))
-        out = model.evaluate(batches, verbose=0, return_dict=True)
+        out = _consume(model.evaluate, batches, verbose=0, return_dict=True)
         return float(out["loss"]), float(out[metric.name])
     from .batches import map_batches
 
@@ -125,16 +149,17 @@ def _fit(model, x, y, loss, metric, epochs, lr, batch_size, seed, augment, x_val
         order = rng.permutation(len(x))
         bar = EpochBar(desc, epoch, epochs, -(-len(x) // batch_size), enabled=progress)
         if isinstance(x, np.ndarray) and augment:
-            h = model.fit(_AugmentedBatches(x, y, order, augment_draws(rng, len(x)), batch_size),
-                          epochs=1, shuffle=False, verbose=0, callbacks=[bar])
+            h = _consume(model.fit, _AugmentedBatches(x, y, order, augment_draws(rng, len(x)),
+                                                      batch_size),
+                         epochs=1, shuffle=False, verbose=0, callbacks=[bar])
         elif isinstance(x, np.ndarray):
             h = model.fit(_batches(x[order], y[order], batch_size), epochs=1, shuffle=False,
                           verbose=0, callbacks=[bar])
         else:   # rows built batch by batch (advsal.detector_inputs.FeatureRows)
             if augment:
                 raise ValueError("augment is only available for in-memory images")
-            h = model.fit(_RowBatches(x, y, order, batch_size), epochs=1, shuffle=False,
-                          verbose=0, callbacks=[bar])
+            h = _consume(model.fit, _RowBatches(x, y, order, batch_size), epochs=1,
+                         shuffle=False, verbose=0, callbacks=[bar])
         history["loss"].append(float(h.history["loss"][0]))
         history["accuracy"].append(float(h.history[metric.name][0]))
         history["epoch_seconds"].append(time.perf_counter() - t0)
