@@ -59,7 +59,7 @@ HANDFUL = {"f_train_size": 1000, "f_epochs": 1, "n_adv_train": 60, "n_val": 30,
            "n_adv_test": 30, "n_calib": 30, "d_epochs": 1, "cw_steps": 10,
            "peer_n_ref": 10, "peer_n_fit": 60, "lid_ks": [3, 5], "adaptive_n": 4,
            "adaptive_steps": 3, "adaptive_restarts": 2, "adaptive_anneal_steps": 2,
-           "eq10_steps": 2, "curve_sizes": [30, "all"],
+           "eq10_steps": 2, "curve_sizes": [30, "all"], "d_lr_candidates": [1e-4, 1e-3],
            "attacks": ["fgsm", "iter_linf", "cw_l2"]}
 
 

@@ -153,6 +153,14 @@ def test_beyond_the_paper_tables(paper_run):
     p = resolve_params("mnist", "paper", **HANDFUL)
     assert list(dict.fromkeys(base["attack"])) == p["baseline_attacks"]
     assert len(base) == len(p["baseline_attacks"]) * len(p["baseline_features"])
+    # each input at every learning rate of d_lr_candidates, one kept per attack and input
+    by_rate = pd.read_csv(root / "figures" / "baselines_lr_mnist.csv")
+    assert len(by_rate) == len(base) * len(p["d_lr_candidates"])
+    kept = by_rate[by_rate["chosen"]]
+    assert len(kept) == len(base)
+    lowest = by_rate.groupby(["attack", "detector"])["val loss"].min()
+    assert (kept.set_index(["attack", "detector"])["val loss"].sort_index()
+            == lowest.sort_index()).all()
     # one row per attack and detector: D, the baselines trained for it, every peer
     det = pd.read_csv(root / "figures" / "detectors_mnist.csv")
     assert list(dict.fromkeys(det["attack"])) == p["peer_attacks"]

@@ -37,6 +37,9 @@ def test_override_by_name():
     ({"eps": {"iter_linf": 2.0}}, r"beyond the input range"),
     ({"f_epochs": "3"}, r"f_epochs='3' must be a positive integer"),
     ({"d_lr": 0}, r"d_lr=0 must be a positive number"),
+    ({"d_lr_candidates": [1e-3, 1e-3]}, r"d_lr_candidates=\[0.001, 0.001\] must be a list of "
+                                        r"distinct positive"),
+    ({"d_lr_candidates": [1e-3, -1]}, r"d_lr_candidates=.*distinct positive learning rates"),
     ({"cw_abort_early": "no"}, r"cw_abort_early='no' must be True or False"),
     ({"colour": 1}, r"unknown parameter\(s\) \['colour'\]"),
     ({"attacks": ["fgsm"], "baseline_attacks": ["cw_l2"]},

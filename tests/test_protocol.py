@@ -366,3 +366,46 @@ def test_a_collapsed_detector_is_named_not_compared():
                               ("fgsm", "image+saliency"): good}, ["fgsm"], kinds)
     assert "collapsed" not in line and "is higher than pixels only" in line
     assert "best AUC" in line and "`image+saliency`" in line
+
+
+def test_a_sibling_changes_only_how_d_trains_and_keeps_its_own_reports(smoke_study):
+    """Study.sibling shares the stages in memory; the memo of evaluate() is keyed by the
+    detector's whole key, so a sibling at another learning rate gets its own detector's
+    report, not the first one's."""
+    with pytest.raises(ValueError, match="d_lr, d_epochs, d_batch_size.*n_val"):
+        smoke_study.sibling(n_val=3)
+    other = smoke_study.sibling(d_lr=smoke_study.params["d_lr"] * 10)
+    assert other._memo is smoke_study._memo and other.params["d_lr"] != smoke_study.params["d_lr"]
+    a, b = smoke_study.evaluate("fgsm"), other.evaluate("fgsm")
+    assert not np.array_equal(a["scores_clean"], b["scores_clean"])
+    assert smoke_study.evaluate("fgsm") is a
+
+
+def test_rate_table_keeps_each_inputs_lowest_validation_loss(smoke_study):
+    """advsal.learning_rate: one chosen rate per attack and input, the one whose kept
+    detector has the lowest loss on the validation slice (recomputed here from the
+    detector's logits), and the chosen reports are that detector's."""
+    import keras
+
+    from advsal.learning_rate import chosen_reports, rate_table
+
+    kinds, rates = ["image", "saliency"], [1e-3, 3e-2]
+    table = rate_table(smoke_study, ["fgsm"], kinds, rates)
+    assert len(table) == len(kinds) * len(rates)
+    eps = smoke_study.eps("fgsm")
+    for kind, part in table.groupby("detector"):
+        assert part["chosen"].sum() == 1
+        assert part.loc[part["chosen"], "val loss"].iloc[0] == part["val loss"].min()
+        for _, r in part.iterrows():
+            sib = smoke_study.sibling(d_lr=r["d_lr"])
+            xv, lv = sib._labelled_set(kind, "val", "fgsm", eps, rows=True)
+            logits = sib.detector("fgsm", features=kind)(xv.take(np.arange(len(xv))),
+                                                         training=False)
+            bce = keras.losses.BinaryCrossentropy(from_logits=True)
+            assert float(bce(lv.astype("float32")[:, None], logits)) == pytest.approx(
+                r["val loss"], rel=1e-4)
+    chosen = chosen_reports(smoke_study, table)
+    assert set(chosen) == {("fgsm", k) for k in kinds}
+    for (attack, kind), rep in chosen.items():
+        row = table[table["chosen"] & (table["detector"] == kind)].iloc[0]
+        assert rep["auc"] == row["AUC"] or (np.isnan(rep["auc"]) and np.isnan(row["AUC"]))

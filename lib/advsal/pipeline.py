@@ -76,6 +76,7 @@ class Study:
                  progress=True, deterministic=True, cache_only=False, **overrides):
         self.params = resolve_params(dataset, preset, **overrides)
         self.dataset = dataset
+        self.preset, self._overrides, self._deterministic = preset, overrides, deterministic
         self.data_dir = data_dir
         self.store = ArtefactStore(Path(artefact_dir))
         self.progress = progress
@@ -86,6 +87,24 @@ class Study:
         self._memo = {}
         seed_everything(self.params["seed"], deterministic)
         self.strategy = make_strategy(self.params["strategy"])
+
+    D_TRAINING = ("d_lr", "d_epochs", "d_batch_size")
+
+    def sibling(self, **d_training) -> "Study":
+        """This study with D trained otherwise (``d_lr``, ``d_epochs``, ``d_batch_size``;
+        e.g. a learning rate chosen on validation, :mod:`advsal.learning_rate`). It shares
+        this study's stages and models in memory: their keys hold every parameter they
+        depend on, and none of these is in any key but D's."""
+        bad = sorted(set(d_training) - set(self.D_TRAINING))
+        if bad:
+            raise ValueError(f"sibling() changes D's training only ({', '.join(self.D_TRAINING)}); "
+                             f"got {', '.join(bad)}")
+        s = Study(self.dataset, self.preset, data_dir=self.data_dir,
+                  artefact_dir=self.store.root, progress=self.progress,
+                  deterministic=self._deterministic, cache_only=self.cache_only,
+                  **{**self._overrides, **d_training})
+        s.strategy, s._memo, s._models = self.strategy, self._memo, self._models
+        return s
 
     @_on_devices
     def cached(self, stage, key, compute):
@@ -717,7 +736,10 @@ class Study:
         test_attack = test_attack or det_attack
         det_eps = self.budget(det_attack, det_eps)
         test_eps = self.budget(test_attack, test_eps)
-        mkey = ("evaluate", det_attack, test_attack, det_eps, test_eps, kind, n_train)
+        # the detector's whole key: a sibling() study shares this memo
+        mkey = ("evaluate", str(sorted(self.detector_key(det_attack, det_eps, kind,
+                                                         n_train).items())),
+                test_attack, test_eps)
         if mkey in self._memo:
             return self._memo[mkey]
         d = self.detector(det_attack, det_eps, kind, n_train)

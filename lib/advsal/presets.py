@@ -76,6 +76,9 @@ _COMMON = {
     # Beyond the paper (notebooks 07 and 08): baseline detectors and adaptive attacks.
     "baseline_features": ["image", "saliency", "first_layer", "image+saliency"],
     "baseline_attacks": None,            # attacks with baseline detectors (None: all of `attacks`)
+    # D's learning rates to choose from, per baseline input, by validation loss (notebook 07,
+    # advsal.learning_rate); [] for none (every input at d_lr)
+    "d_lr_candidates": [],
     # Peer detectors (notebook 07, advsal.peer_detectors): fitted on D's training images,
     # hyperparameters chosen on the validation slice.
     "peer_detectors": ["lid", "mahalanobis", "kd"],
@@ -359,6 +362,11 @@ def validate(params: dict):
         v = params[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
             raise ValueError(f"{key}={v!r} must be a positive number")
+    rates = params["d_lr_candidates"]
+    if not isinstance(rates, list) or len(set(map(str, rates))) < len(rates) or any(
+            isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0 for r in rates):
+        raise ValueError(f"d_lr_candidates={rates!r} must be a list of distinct positive "
+                         "learning rates ([] for none)")
     if not 0 < params["target_accuracy"] < 1:
         raise ValueError(f"target_accuracy={params['target_accuracy']!r} must be in (0, 1)")
     for attack, eps in params["eps"].items():

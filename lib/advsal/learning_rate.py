@@ -1,0 +1,68 @@
+"""D's learning rate chosen on the validation slice, for each input (notebook 07).
+
+Which input detects best can hinge on D's learning rate: at the full CIFAR-10
+preset the pixels-only D collapsed at 1e-3 and trailed at 1e-4 what the paper's D
+reached at 1e-3 (README, "CIFAR-10 at the full preset"). Picking each input's rate
+by its test numbers would flatter every input. Here each (attack, input) is trained
+at every rate of ``d_lr_candidates`` and keeps the rate whose detector has the
+lowest loss on the validation slice (clean validation images and their adversarial
+versions that count as positives, the loss D's epoch selection already uses); the
+test images decide nothing.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .tables import threshold_columns
+
+__all__ = ["validation_loss", "rate_table", "chosen_reports"]
+
+
+def validation_loss(study, attack, kind) -> float:
+    """The validation loss of ``study``'s detector for (``attack``, ``kind``) at the
+    epoch it kept (trained, or read from the cache, first)."""
+    study.detector(attack, features=kind)
+    meta = study.store.meta("detector", study.detector_key(attack, study.budget(attack), kind),
+                            "keras")
+    losses = meta["history"].get("select_loss")
+    if not losses:
+        raise ValueError(f"the {kind} detector for {attack} kept no validation loss; rate "
+                         "selection needs d_select='val_loss'")
+    return float(min(losses))
+
+
+def rate_table(study, attacks, kinds, rates) -> pd.DataFrame:
+    """One row per (attack, input, learning rate): the validation loss that chooses the
+    rate (``chosen``: the lowest of the attack and input), the selected epoch, and the
+    test numbers of :meth:`advsal.pipeline.Study.evaluate` (balanced accuracy at logit 0,
+    AUC with its interval, TPR and test FPR at the validation thresholds). ``rates``: the
+    ``d_lr_candidates`` preset parameter (checked there)."""
+    rows = []
+    for attack in attacks:
+        for kind in kinds:
+            part = []
+            for rate in rates:
+                sib = study.sibling(d_lr=rate)
+                loss = validation_loss(sib, attack, kind)
+                meta = sib.store.meta("detector", sib.detector_key(
+                    attack, sib.budget(attack), kind), "keras")
+                rep = sib.evaluate(attack, features=kind)
+                part.append({"attack": attack, "detector": kind, "d_lr": rate,
+                             "val loss": loss,
+                             "selected epoch": meta["history"].get("selected_epoch"),
+                             **threshold_columns(rep), "AUC 95% CI": rep["auc_ci"]})
+            best = min(range(len(part)), key=lambda i: part[i]["val loss"])
+            for i, row in enumerate(part):
+                row["chosen"] = i == best
+            rows += part
+    return pd.DataFrame(rows).set_index("attack")
+
+
+def chosen_reports(study, table: pd.DataFrame) -> dict:
+    """(attack, input) -> the test report of the detector at its chosen rate (rows of
+    :func:`rate_table` with ``chosen``), for :func:`advsal.verdicts.input_comparison`."""
+    out = {}
+    for attack, row in table[table["chosen"]].iterrows():
+        out[(attack, row["detector"])] = study.sibling(d_lr=row["d_lr"]).evaluate(
+            attack, features=row["detector"])
+    return out
