@@ -93,3 +93,18 @@ def test_stage_scaling_runs_each_stage_and_counts_its_work():
     assert (rows["images"] == 32).all() and (rows["seconds_per_1000"] > 0).all()
     with pytest.raises(ValueError, match="allowed"):
         run_stage("mnist", "lunch", 8)
+
+
+def test_memory_probe_repeat_trains_a_detector_per_size_and_prints_resident_memory(
+        tmp_path, data_dir, capsys):
+    import re
+
+    from advsal.memory_probe import main
+
+    main(["--dataset", "mnist", "--preset", "smoke", "--attack", "fgsm", "--d-epochs", "1",
+          "--repeat", "3", "--n-train", "50", "--data-dir", str(data_dir),
+          "--artefact-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    rows = re.findall(r"D (\d) of 3 \(n_train (\d+), AUC .*\): resident (\d+\.\d\d) GB", out)
+    assert [(int(i), int(n)) for i, n, _ in rows] == [(1, 50), (2, 51), (3, 52)], out
+    assert all(float(r) > 0 for *_, r in rows) and "detector x3 in" in out

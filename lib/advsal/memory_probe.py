@@ -5,6 +5,15 @@
 ``--features`` picks D's input (default: the preset's); ``first_layer`` is the largest
 (F's first-layer maps, 32 channels on CIFAR-10).
 
+    python -m advsal.memory_probe --dataset cifar10 --preset full --attack fgsm --d-epochs 1 \
+        --repeat 6 --n-train 1000
+
+``--repeat N`` trains and scores N detectors one after another, as a learning curve does
+(on the first ``--n-train`` + i training images, i = 0..N-1, so each is a D of its own),
+and prints the resident memory after each: it stays flat unless something keeps every
+detector's data alive (TensorFlow's generator registry did, 0.4 GB per detector, until
+``advsal.training._consume``).
+
 Loads the data, F, the attack's (sharded) training images and saliency, trains D (from
 the cache where it is there) and scores the test images, printing the process's peak
 resident memory after each step. ``--d-epochs`` other than the preset's trains a D of its
@@ -13,10 +22,11 @@ own (the epochs are in its cache key), so that the training itself is measured.
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 
 from .presets import DETECTOR_FEATURES
-from .reproducibility import peak_memory_gb
+from .reproducibility import peak_memory_gb, resident_memory_gb
 
 __all__ = ["main"]
 
@@ -29,6 +39,10 @@ def main(argv=None):
     ap.add_argument("--d-epochs", type=int, default=None)
     ap.add_argument("--features", default=None, choices=DETECTOR_FEATURES,
                     help="D's input (default: the preset's detector_features)")
+    ap.add_argument("--repeat", type=int, default=None,
+                    help="train and score this many detectors in turn (see above)")
+    ap.add_argument("--n-train", type=int, default=1000,
+                    help="training images of the first --repeat detector")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--artefact-dir", default=None)
     args = ap.parse_args(argv)
@@ -44,7 +58,16 @@ def main(argv=None):
     print(f"data loaded: peak {peak_memory_gb():.2f} GB", flush=True)
     study.classifier()
     print(f"F loaded: peak {peak_memory_gb():.2f} GB", flush=True)
-    rep = study.evaluate(args.attack, features=args.features)
+    if args.repeat:
+        for i in range(args.repeat):
+            n = args.n_train + i
+            rep = study.evaluate(args.attack, features=args.features, n_train=n)
+            study.release_detector(args.attack, features=args.features, n_train=n)
+            gc.collect()
+            print(f"D {i + 1} of {args.repeat} (n_train {n}, AUC {rep['auc']:.3f}): resident "
+                  f"{resident_memory_gb():.2f} GB, peak {peak_memory_gb():.2f} GB", flush=True)
+    else:
+        rep = study.evaluate(args.attack, features=args.features)
     print(f"D trained and scored (AUC {rep['auc']:.3f}): peak {peak_memory_gb():.2f} GB, "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     print(study.stage_summary())

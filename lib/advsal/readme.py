@@ -233,6 +233,24 @@ def baselines(fig: Path, ds: str) -> str:
             + _md(out.set_index("attack")))
 
 
+def baselines_lr(fig: Path, ds: str, sub: str = "") -> str:
+    """Notebook 07's inputs at each learning rate of ``d_lr_candidates``, the kept one
+    marked (``sub``: a subfolder, ``full``)."""
+    where = f"{sub}/" if sub else ""
+    t = pd.read_csv(fig / where / f"baselines_lr_{ds}.csv")
+    out = pd.DataFrame({"attack": t["attack"], "input": t["detector"],
+                        "D's rate": t["d_lr"].map(lambda v: f"{v:g}"),
+                        "val loss": t["val loss"].map(_num),
+                        "kept": t["chosen"].map({True: "yes", False: ""}),
+                        "balanced acc": _with_ci(t["balanced acc"], t["balanced acc 95% CI"]),
+                        "AUC": _with_ci(t["AUC"], t["AUC 95% CI"]),
+                        "TPR@val5%": _with_ci(t["TPR@val5%"], t["TPR@val5% 95% CI"])})
+    return (f"Seed 0; `kept`: the rate with the lower validation loss (test images unused); "
+            f"balanced accuracy at logit 0 (Wilson), AUC (Hanley-McNeil), TPR at the "
+            f"validation 5 % threshold (Wilson), 95 % intervals; source "
+            f"`figures/{where}baselines_lr_{ds}.csv`.\n\n" + _md(out.set_index("attack")))
+
+
 def floor(fig: Path, machine: str) -> str:
     """Each notebook's wall time against its floor (``make bench``)."""
     t = pd.read_csv(fig / f"floor_{machine}.csv")
@@ -270,6 +288,7 @@ def scaling(fig: Path, machine: str, ds: str) -> str:
 KINDS = {"floor": floor, "scaling": scaling, "table2_seeds": table2_seeds, "table2": table2, "fig2_seeds": fig2_seeds,
          "fig2": fig2, "adaptive_seeds": adaptive_seeds, "adaptive": adaptive,
          "attacks": attacks, "variants": variants, "baselines": baselines,
+         "baselines_lr": baselines_lr,
          "detectors": detectors, "adaptive_peer": adaptive_peer,
          "learning_curve": learning_curve}
 

@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 
 __all__ = ["seed_everything", "versions", "git_revision", "provenance", "cpu_info",
-           "peak_memory_gb"]
+           "peak_memory_gb", "resident_memory_gb"]
 
 _PACKAGES = ("tensorflow", "keras", "cleverhans", "numpy", "pandas", "matplotlib",
              "seaborn", "papermill")
@@ -93,3 +93,17 @@ def peak_memory_gb() -> float:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1 << 30) if sys.platform == "darwin" else peak / (1 << 20)
+
+
+def resident_memory_gb() -> float | None:
+    """Resident memory of this process now, in GB (``VmRSS`` of ``/proc/self/status``;
+    None where there is no /proc, e.g. macOS): what a leak grows between two steps,
+    which the peak (:func:`peak_memory_gb`) hides once it has been reached."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / (1 << 20)
+    except OSError:
+        return None
+    return None
