@@ -15,20 +15,20 @@ import pandas as pd
 
 from .tables import threshold_columns
 
-__all__ = ["validation_loss", "rate_table", "chosen_reports"]
+__all__ = ["rate_table", "chosen_reports"]
 
 
-def validation_loss(study, attack, kind) -> float:
-    """The validation loss of ``study``'s detector for (``attack``, ``kind``) at the
-    epoch it kept (trained, or read from the cache, first)."""
+def _kept_history(study, attack, kind) -> dict:
+    """The training history of ``study``'s detector for (``attack``, ``kind``), trained
+    or read from the cache first; it must hold the validation losses D's epoch was
+    chosen by."""
     study.detector(attack, features=kind)
-    meta = study.store.meta("detector", study.detector_key(attack, study.budget(attack), kind),
-                            "keras")
-    losses = meta["history"].get("select_loss")
-    if not losses:
+    hist = study.store.meta("detector", study.detector_key(attack, study.budget(attack), kind),
+                            "keras")["history"]
+    if not hist.get("select_loss"):
         raise ValueError(f"the {kind} detector for {attack} kept no validation loss; rate "
                          "selection needs d_select='val_loss'")
-    return float(min(losses))
+    return hist
 
 
 def rate_table(study, attacks, kinds, rates) -> pd.DataFrame:
@@ -43,13 +43,11 @@ def rate_table(study, attacks, kinds, rates) -> pd.DataFrame:
             part = []
             for rate in rates:
                 sib = study.sibling(d_lr=rate)
-                loss = validation_loss(sib, attack, kind)
-                meta = sib.store.meta("detector", sib.detector_key(
-                    attack, sib.budget(attack), kind), "keras")
+                hist = _kept_history(sib, attack, kind)
                 rep = sib.evaluate(attack, features=kind)
                 part.append({"attack": attack, "detector": kind, "d_lr": rate,
-                             "val loss": loss,
-                             "selected epoch": meta["history"].get("selected_epoch"),
+                             "val loss": float(min(hist["select_loss"])),
+                             "selected epoch": hist.get("selected_epoch"),
                              **threshold_columns(rep), "AUC 95% CI": rep["auc_ci"]})
             best = min(range(len(part)), key=lambda i: part[i]["val loss"])
             for i, row in enumerate(part):
