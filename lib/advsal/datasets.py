@@ -82,7 +82,9 @@ _SPECS = (
             "full": {"f_train_size": 60000, "f_epochs": 6, "f_lr": 1e-3, "f_batch_size": 128,
                      "f_finetune": [[2, 1e-4]],
                      "n_adv_train": 56000, "d_epochs": 5, "d_lr": 1e-3, "d_batch_size": 128,
-                     "cw_steps": 100},
+                     "cw_steps": 100,
+                     # the slow attacks on attack_train_sizes' 10000 training images
+                     "attacks": ["fgsm", "iter_linf", "iter_l2", "jsma", "cw_l2", "deepfool"]},
             "paper": {"f_train_size": 60000, "f_epochs": 10, "f_batch_size": 128, "f_lr": 1e-3,
                       "n_adv_train": 58000, "n_adv_test": 9000, "d_epochs": 10, "d_lr": 1e-4,
                       "d_batch_size": 128},
