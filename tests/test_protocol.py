@@ -375,10 +375,25 @@ def test_a_sibling_changes_only_how_d_trains_and_keeps_its_own_reports(smoke_stu
     with pytest.raises(ValueError, match="d_lr, d_epochs, d_batch_size.*n_val"):
         smoke_study.sibling(n_val=3)
     other = smoke_study.sibling(d_lr=smoke_study.params["d_lr"] * 10)
-    assert other._memo is smoke_study._memo and other.params["d_lr"] != smoke_study.params["d_lr"]
+    assert other._memory is smoke_study._memory and other.params["d_lr"] != smoke_study.params["d_lr"]
     a, b = smoke_study.evaluate("fgsm"), other.evaluate("fgsm")
     assert not np.array_equal(a["scores_clean"], b["scores_clean"])
     assert smoke_study.evaluate("fgsm") is a
+
+
+def test_a_study_that_keeps_nothing_in_memory_gives_the_same_numbers(smoke_study):
+    """advsal.memory_cache: with memory_gb=0 every stage and detector is read again from
+    the disk cache when asked for (only F stays), and the report is the same."""
+    from advsal.pipeline import Study
+
+    lean = Study("mnist", "smoke", data_dir=smoke_study.data_dir,
+                 artefact_dir=smoke_study.store.root, progress=False, memory_gb=0)
+    a, b = smoke_study.evaluate("iter_linf"), lean.evaluate("iter_linf")
+    for k in ("scores_clean", "scores_adv", "auc"):
+        np.testing.assert_array_equal(a[k], b[k])
+    assert a["at"]["val5"] == b["at"]["val5"]
+    assert list(lean._memory._items) == ["F"] and lean._memory.evictions > 0
+    assert "iter_linf" in str(list(smoke_study._memory._items))
 
 
 def test_rate_table_keeps_each_inputs_lowest_validation_loss(smoke_study):

@@ -39,6 +39,7 @@ from .devices import make_strategy
 from .networks import build_classifier, build_detector, init_weights_key
 from .presets import PAPER_TABLE2, paper_values, resolve_params
 from .progress import progress_bar
+from .memory_cache import MemoryCache
 from .reproducibility import peak_memory_gb, seed_everything
 from .detector_inputs import FeatureRows, features_np, input_kind
 from .shards import ensure_shards, from_grid8, read_shards, shard_key, to_grid8
@@ -73,7 +74,8 @@ class Study:
     """One data set's study at one preset, with cached stages."""
 
     def __init__(self, dataset, preset="quick", data_dir=None, artefact_dir="artefacts",
-                 progress=True, deterministic=True, cache_only=False, **overrides):
+                 progress=True, deterministic=True, cache_only=False, memory_gb=1.0,
+                 **overrides):
         self.params = resolve_params(dataset, preset, **overrides)
         self.dataset = dataset
         self.preset, self._overrides, self._deterministic = preset, overrides, deterministic
@@ -83,8 +85,9 @@ class Study:
         # cache_only: read stages from the cache, never compute one (StageNotCached instead)
         self.cache_only = cache_only
         self.timings: dict[str, float] = {}
-        self._models = {}
-        self._memo = {}
+        # stages read or computed and models loaded, least recently used evicted beyond
+        # memory_gb (None: unbounded); F stays (advsal.memory_cache)
+        self._memory = MemoryCache(memory_gb, pinned={"F"})
         seed_everything(self.params["seed"], deterministic)
         self.strategy = make_strategy(self.params["strategy"])
 
@@ -103,23 +106,25 @@ class Study:
                   artefact_dir=self.store.root, progress=self.progress,
                   deterministic=self._deterministic, cache_only=self.cache_only,
                   **{**self._overrides, **d_training})
-        s.strategy, s._memo, s._models = self.strategy, self._memo, self._models
+        s.strategy, s._memory = self.strategy, self._memory
         return s
 
     @_on_devices
     def cached(self, stage, key, compute):
         """Stage arrays from memory, else from the verified disk cache, else computed."""
         mkey = (stage, make_key(key))
-        if mkey not in self._memo:
-            if self.cache_only:
-                compute = self._not_cached(stage, key)
-            self._memo[mkey] = self.store.cached_arrays(stage, key, compute)
-        return self._memo[mkey]
+        if mkey in self._memory:
+            return self._memory[mkey]
+        if self.cache_only:
+            compute = self._not_cached(stage, key)
+        arrays = self.store.cached_arrays(stage, key, compute)
+        self._memory[mkey] = arrays
+        return arrays
 
     def stage_summary(self) -> str:
         """What this study reused from the cache and what it computed (with seconds), and
         the process's peak resident memory so far."""
-        return (f"{self.store.summary()}\n{work.summary()}\n"
+        return (f"{self.store.summary()}\n{work.summary()}\n{self._memory.summary()}\n"
                 f"peak resident memory: {peak_memory_gb():.2f} GB")
 
     def _not_cached(self, stage, key):
@@ -216,9 +221,9 @@ class Study:
 
     def classifier(self):
         """Trained F (loaded from the cache when present)."""
-        if "F" not in self._models:
-            self._models["F"] = self._classifier_phase(len(self.params["f_finetune"]))
-        return self._models["F"]
+        if "F" not in self._memory:
+            self._memory["F"] = self._classifier_phase(len(self.params["f_finetune"]))
+        return self._memory["F"]
 
     @_on_devices
     def _classifier_phase(self, phase):
@@ -657,8 +662,8 @@ class Study:
                              f"attack_train_sizes[{attack!r}])")
         key = self.detector_key(attack, eps, kind, n_train)
         mkey = str(sorted(key.items()))
-        if mkey in self._models:
-            return self._models[mkey]
+        if mkey in self._memory:
+            return self._memory[mkey]
         model = self.store.load_model("detector", key)
         if model is None:
             if self.cache_only:
@@ -677,7 +682,7 @@ class Study:
                     "n_train_clean": int((labels == 0).sum()),
                     "n_train_adv": int((labels == 1).sum())}
             self.store.save_model("detector", key, model, extra=info)
-        self._models[mkey] = model
+        self._memory[mkey] = model
         return model
 
     def release_detector(self, attack, eps=None, features=None, n_train=None):
@@ -685,7 +690,7 @@ class Study:
         many, and each held model keeps its optimizer state and compiled functions."""
         kind = features or self.params["detector_features"]
         key = self.detector_key(attack, self.budget(attack, eps), kind, n_train)
-        self._models.pop(str(sorted(key.items())), None)
+        self._memory.pop(str(sorted(key.items())), None)
 
     @_on_devices
     def scores(self, model, kind, attack=None, eps=None, split="test"):
@@ -740,13 +745,13 @@ class Study:
         mkey = ("evaluate", str(sorted(self.detector_key(det_attack, det_eps, kind,
                                                          n_train).items())),
                 test_attack, test_eps)
-        if mkey in self._memo:
-            return self._memo[mkey]
+        if mkey in self._memory:
+            return self._memory[mkey]
         d = self.detector(det_attack, det_eps, kind, n_train)
         sc = self.scores(d, kind)
         sa = self.scores(d, kind, test_attack, test_eps)[self.fooled_mask(test_attack, test_eps)]
         rep = detection_report(sc, sa, scores_val_clean=self.scores(d, kind, split="val"))
         rep["scores_clean"], rep["scores_adv"] = sc, sa
         rep["n_train"] = self.n_train(det_attack) if n_train is None else n_train
-        self._memo[mkey] = rep
+        self._memory[mkey] = rep
         return rep
