@@ -154,3 +154,41 @@ def test_attack_train_sizes_attack_and_train_on_the_first_images_only(tmp_path, 
         study(attack_train_sizes={"fgsmm": 10})
     with pytest.raises(ValueError, match=r"attack_train_sizes\['fgsm'\]"):
         study(attack_train_sizes={"fgsm": 0})
+
+
+def test_attack_test_sizes_attack_the_first_test_images_and_score_every_clean_one(
+        tmp_path, data_dir, monkeypatch):
+    """``attack_test_sizes``: a slow attack runs on the first n test images only; D is
+    scored on every clean test image and on those n adversarial ones, also when a
+    detector of another attack is tested on them (Fig. 2)."""
+    from advsal import attacks as atk
+    from advsal.pipeline import Study
+
+    calls, real = [], atk.craft
+
+    def counting_craft(*args, **kw):
+        calls.append(len(args[2]))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(atk, "craft", counting_craft)
+    st = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+               **{**SMALL, "attack_test_sizes": {"fgsm": 30}})
+    n_test = st.params["n_adv_test"]
+    assert (st.n_attacked("fgsm", "test"), st.n_attacked("iter_linf", "test")) == (30, n_test)
+    assert st.n_attacked("fgsm", "val") == st.params["n_val"]
+    adv = st.adversarial("fgsm", "test", 0.2)
+    assert calls == [30] and len(adv["y"]) == 30
+    np.testing.assert_array_equal(adv["y"], st.images("test")[1][:30])
+    own, cross = st.evaluate("fgsm", det_eps=0.2, test_eps=0.2), \
+        st.evaluate("iter_linf", "fgsm", det_eps=0.1, test_eps=0.2)
+    for rep in (own, cross):
+        assert rep["n_clean"] == n_test and rep["n_adv"] == int(
+            st.fooled_mask("fgsm", 0.2).sum()) <= 30
+    assert len(st.image_rows("test", "fgsm", 0.2)) == 30
+    assert len(st.image_rows("test", "fgsm", 0.2, adversarial=True)) == int(
+        st.positives("fgsm", 0.2, "test").sum())
+    for bad, match in (({"fgsmm": 3}, "attack_test_sizes key"),
+                       ({"fgsm": 0}, r"attack_test_sizes\['fgsm'\]"), ([3], "must be a dict")):
+        with pytest.raises(ValueError, match=match):
+            Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path,
+                  attack_test_sizes=bad)

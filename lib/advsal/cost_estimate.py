@@ -74,6 +74,9 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
     def n_train(a):   # advsal.pipeline.Study.n_train
         return min(n_tr, p["attack_train_sizes"].get(a, n_tr))
 
+    def n_test(a):    # advsal.pipeline.Study.n_attacked(a, "test")
+        return min(n_te, p["attack_test_sizes"].get(a, n_te))
+
     def attack_passes(a):
         spec = attack_spec(a)
         eps = max(p["eps_grid"][a]) if spec.budget else None
@@ -84,11 +87,11 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
         trained and scored (``nbs[2]``)."""
         passes, bound = attack_passes(a)
         n_a = n_train(a)
-        add(nbs[0], f"attack {a}{label}", n_a + n_val + n_te, passes, bound=bound)
-        add(nbs[1], f"saliency {a}{label}", n_a + n_val + n_te, 2)
+        add(nbs[0], f"attack {a}{label}", n_a + n_val + n_test(a), passes, bound=bound)
+        add(nbs[1], f"saliency {a}{label}", n_a + n_val + n_test(a), 2)
         add(nbs[2], f"D training {a}{label}", 2 * n_a * p["d_epochs"], 0, 3)
         add(nbs[2], f"D validation {a}{label}", 2 * n_val * p["d_epochs"], 0, 1)
-        add(nbs[2], f"D scores {a}{label}", 2 * (n_val + n_te), 0, 1)
+        add(nbs[2], f"D scores {a}{label}", 2 * n_val + n_te + n_test(a), 0, 1)
 
     add("03", "saliency of the clean images", n_sets, 2)
     for a in p["attacks"]:
@@ -103,7 +106,7 @@ def study_estimate(dataset: str, preset: str = "quick", **overrides):
                 if m != 1.0:
                     one_detector(("05",) * 3, a, f" x{m:g}")
     n_att = len(p["attacks"])
-    add("06", "cross scores", n_att * n_att * 2 * n_te, 0, 1)
+    add("06", "cross scores", n_att * sum(n_te + n_test(b) for b in p["attacks"]), 0, 1)
     for a in p["baseline_attacks"]:
         for kind in p["baseline_features"]:
             if kind != p["detector_features"]:

@@ -280,11 +280,22 @@ class Study:
         p = self.params
         return min(p["n_adv_train"], p["attack_train_sizes"].get(attack, p["n_adv_train"]))
 
+    def n_attacked(self, attack, split) -> int:
+        """How many images of a split ``attack`` runs on: the training split's
+        :meth:`n_train`, the test split's first ``attack_test_sizes[attack]`` (at most, and
+        by default, ``n_adv_test``), every image of the others."""
+        p = self.params
+        if split == "train":
+            return self.n_train(attack)
+        if split == "test":
+            return min(p["n_adv_test"], p["attack_test_sizes"].get(attack, p["n_adv_test"]))
+        return len(self.subsets[split])
+
     def attacked_images(self, attack, split):
-        """The clean images and labels ``attack`` runs on: a split's, or the training
-        split's first :meth:`n_train` images."""
+        """The clean images and labels ``attack`` runs on: a split's first
+        :meth:`n_attacked` images."""
         x, y = self.images(split)
-        n = self.n_train(attack) if split == "train" else len(x)
+        n = self.n_attacked(attack, split)
         return x[:n], y[:n]
 
     def calibration(self, attack):
@@ -387,8 +398,7 @@ class Study:
 
     def _adv_key(self, attack, split, eps, quantize=None):
         p = self.params
-        n = {"train": self.n_train(attack), "val": p["n_val"], "test": p["n_adv_test"],
-             "calib": p["n_calib"]}[split]
+        n = self.n_attacked(attack, split)
         return {"stage": "adversarial", "f": self.f_key, "attack": attack,
                 "eps": None if eps is None else float(eps), "split": split, "n": n,
                 **self._attack_params(attack), "seed": p["seed"],
@@ -579,7 +589,7 @@ class Study:
         (:meth:`positives`), as float32 rows decoded batch by batch: the peer detectors
         read the full training split this way instead of as two float32 copies."""
         eps = self.budget(attack, eps)
-        n = self.n_train(attack) if split == "train" else len(self.subsets[split])
+        n = self.n_attacked(attack, split)
         keep = self.positives(attack, eps, split)[:n] if adversarial else None
         return FeatureRows("image", self.classifier(), [self._part(
             input_kind("image"), split, attack if adversarial else None, eps, n, keep)])
@@ -627,7 +637,7 @@ class Study:
         them, or (``train_positives="fooled"``) those fooling F (:meth:`fooled_mask`)."""
         if self.params["train_positives"] == "fooled":
             return self.fooled_mask(attack, eps, split)
-        return np.ones(len(self.subsets["adv_train" if split == "train" else split]), bool)
+        return np.ones(self.n_attacked(attack, split), bool)
 
     def _labelled_set(self, kind, split, attack, eps, n=None, rows=False):
         """Detector inputs of a split (its first ``n`` images): every clean image (label 0)
@@ -635,7 +645,7 @@ class Study:
         for a sharded split, or with ``rows``, as :class:`advsal.detector_inputs.FeatureRows`
         (built batch by batch)."""
         if n is None:
-            n = self.n_train(attack) if split == "train" else len(self.subsets[split])
+            n = self.n_attacked(attack, split)
         pos = self.positives(attack, eps, split)[:n]
         labels = np.r_[np.zeros(n), np.ones(int(pos.sum()))]
         if self.sharded(split) or rows:

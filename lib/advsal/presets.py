@@ -72,6 +72,9 @@ _COMMON = {
     # split; default every n_adv_train): the slow attacks (JSMA, C&W, DeepFool) at a size a
     # CPU finishes while the fast ones use every image (Study.n_train)
     "attack_train_sizes": {},
+    # Attack -> at most this many test images attacked (the first of the test split; default
+    # every n_adv_test); D is still scored on every clean test image
+    "attack_test_sizes": {},
     "limit_per_class": None,     # image-folder data sets: images read per class (None: all)
     # Beyond the paper (notebooks 07 and 08): baseline detectors and adaptive attacks.
     "baseline_features": ["image", "saliency", "first_layer", "image+saliency"],
@@ -273,14 +276,15 @@ def validate(params: dict):
     for key in ("baseline_attacks", "peer_attacks"):
         for a in params[key]:
             _choice(f"{key} item", a, params["attacks"])
-    sizes = params["attack_train_sizes"]
-    if not isinstance(sizes, dict):
-        raise ValueError(f"attack_train_sizes={sizes!r} must be a dict: attack -> number of "
-                         "training images")
-    for a, n in sizes.items():
-        _choice("attack_train_sizes key", a, ATTACKS)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"attack_train_sizes[{a!r}]={n!r} must be a positive integer")
+    for name, split in (("attack_train_sizes", "training"), ("attack_test_sizes", "test")):
+        sizes = params[name]
+        if not isinstance(sizes, dict):
+            raise ValueError(f"{name}={sizes!r} must be a dict: attack -> number of {split} "
+                             "images")
+        for a, n in sizes.items():
+            _choice(f"{name} key", a, ATTACKS)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+                raise ValueError(f"{name}[{a!r}]={n!r} must be a positive integer")
     for name in params["peer_detectors"]:
         _choice("peer_detectors item", name, peer_names())
     for key, smallest in (("lid_ks", 1), ("peer_n_ref", 2), ("peer_n_fit", 10)):
