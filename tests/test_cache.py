@@ -112,3 +112,15 @@ def test_markdown_tables_escape_pipes_and_keep_integers():
 
     text = markdown_table(pd.DataFrame({"mean |s|": [0.12345], "n": [200]}, index=["S"]), 3)
     assert "mean \\|s\\|" in text and "| 0.123 | 200 |" in text
+
+
+def test_markdown_tables_show_small_nonzero_floats():
+    """A learning rate of 1e-4 printed at 3 decimals must not read as 0.000; zero and
+    ordinary values keep the fixed decimals."""
+    import pandas as pd
+
+    from advsal.reporting import markdown_table
+
+    df = pd.DataFrame({"d_lr": [1e-4, 1e-3, 0.0, 0.0004, 0.0006]})
+    cells = [line.split("|")[2].strip() for line in markdown_table(df, 3).splitlines()[2:]]
+    assert cells == ["0.0001", "0.001", "0.000", "0.0004", "0.001"]

@@ -28,7 +28,11 @@ def _fmt(v, digits, style="f"):
     if isinstance(v, (int, np.integer)):
         return str(int(v))
     if isinstance(v, (float, np.floating)):
-        return "" if np.isnan(v) else f"{v:.{digits}{style}}"
+        if np.isnan(v):
+            return ""
+        if style == "f" and v != 0 and abs(v) < 0.5 * 10.0 ** -digits:
+            return f"{v:.{digits}g}"   # a learning rate of 1e-4 is not "0.000"
+        return f"{v:.{digits}{style}}"
     if isinstance(v, tuple) and len(v) == 2 and all(isinstance(t, float) for t in v):
         return f"[{v[0]:.{digits}{style}}, {v[1]:.{digits}{style}}]"
     return str(v)
@@ -40,7 +44,8 @@ def _cell(text) -> str:
 
 def markdown_table(df: pd.DataFrame, digits=3, index=True) -> str:
     """A GitHub-flavoured Markdown table (no extra dependency); integers print as
-    integers, floats with ``digits`` decimals, and ``|`` in any cell is escaped."""
+    integers, floats with ``digits`` decimals (one too small to show there, with ``digits``
+    significant digits), and ``|`` in any cell is escaped."""
     cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
     lines = ["| " + " | ".join(_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
     for idx, *values in df.itertuples(name=None):   # keeps each column's own type
