@@ -108,3 +108,32 @@ def test_memory_probe_repeat_trains_a_detector_per_size_and_prints_resident_memo
     rows = re.findall(r"D (\d) of 3 \(n_train (\d+), AUC .*\): resident (\d+\.\d\d) GB", out)
     assert [(int(i), int(n)) for i, n, _ in rows] == [(1, 50), (2, 51), (3, 52)], out
     assert all(float(r) > 0 for *_, r in rows) and "detector x3 in" in out
+
+
+def test_memory_probe_takes_notebook_07_apart_from_the_cache(tmp_path, data_dir, capsys):
+    """--notebook07 reads every stage from the cache (an empty one stops it, naming the
+    stage) and prints the memory after each of notebook 07's steps, computing nothing."""
+    import re
+    import time
+
+    from advsal.memory_probe import _notebook07, main
+    from advsal.pipeline import StageNotCached, Study
+
+    args = ["--dataset", "mnist", "--preset", "smoke", "--notebook07", "--attacks", "fgsm",
+            "--data-dir", str(data_dir), "--artefact-dir", str(tmp_path)]
+    with pytest.raises(StageNotCached, match="stage"):
+        main(args)
+    capsys.readouterr()
+    study = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
+                  attacks=["fgsm"])
+    _notebook07(study, time.perf_counter())   # what notebook 07 computes, cached
+    computed = capsys.readouterr().out
+    main(args)
+    out = capsys.readouterr().out
+    steps = re.findall(r"^(.*): resident (\d+\.\d\d) GB, peak (\d+\.\d\d) GB", out, re.M)
+    p = study.params
+    assert [s for s, *_ in steps] == [s for s in re.findall(r"^(.*): resident", computed, re.M)]
+    assert len(steps) == len(p["baseline_attacks"]) * len(p["baseline_features"]) \
+        + len(p["peer_attacks"]) * len(p["peer_detectors"]) + 1, out
+    assert steps[0][0] == f"D fgsm {p['baseline_features'][0]}"
+    assert all(float(r) > 0 and float(pk) >= float(r) for _, r, pk in steps)

@@ -18,6 +18,14 @@ Loads the data, F, the attack's (sharded) training images and saliency, trains D
 the cache where it is there) and scores the test images, printing the process's peak
 resident memory after each step. ``--d-epochs`` other than the preset's trains a D of its
 own (the epochs are in its cache key), so that the training itself is measured.
+
+    python -m advsal.memory_probe --dataset cifar10 --preset full --notebook07 \
+        --attacks fgsm iter_linf
+
+``--notebook07`` takes notebook 07's peak apart: its steps in the notebook's order (each
+input detector of ``--attacks`` scored, each peer, the published-budget table), read
+from the stage cache only (a stage that is not there stops the probe, naming it), with
+the resident memory and the peak after each step.
 """
 from __future__ import annotations
 
@@ -43,6 +51,10 @@ def main(argv=None):
                     help="train and score this many detectors in turn (see above)")
     ap.add_argument("--n-train", type=int, default=1000,
                     help="training images of the first --repeat detector")
+    ap.add_argument("--notebook07", action="store_true",
+                    help="notebook 07's steps in turn, from the cache only (see above)")
+    ap.add_argument("--attacks", nargs="+", default=None,
+                    help="with --notebook07: the study's attacks (default: the preset's)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--artefact-dir", default=None)
     args = ap.parse_args(argv)
@@ -51,13 +63,19 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     data_dir, artefacts, _ = resolve_dirs(args.data_dir, args.artefact_dir)
+    overrides = {"d_epochs": args.d_epochs} if args.d_epochs else {}
+    if args.attacks:
+        overrides["attacks"] = args.attacks
     study = Study(args.dataset, args.preset, data_dir=data_dir, artefact_dir=artefacts,
-                  progress=False,
-                  **({"d_epochs": args.d_epochs} if args.d_epochs else {}))
+                  progress=False, cache_only=args.notebook07, **overrides)
     study.data
     print(f"data loaded: peak {peak_memory_gb():.2f} GB", flush=True)
     study.classifier()
     print(f"F loaded: peak {peak_memory_gb():.2f} GB", flush=True)
+    if args.notebook07:
+        _notebook07(study, t0)
+        print(study.stage_summary())
+        return
     if args.repeat:
         for i in range(args.repeat):
             n = args.n_train + i
@@ -71,6 +89,29 @@ def main(argv=None):
     print(f"D trained and scored (AUC {rep['auc']:.3f}): peak {peak_memory_gb():.2f} GB, "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     print(study.stage_summary())
+
+
+def _notebook07(study, t0):
+    """Notebook 07's steps in its order, each followed by the memory it left."""
+    from .peer_study import evaluate_peer, literature_table
+
+    def done(step):
+        gc.collect()
+        print(f"{step}: resident {resident_memory_gb():.2f} GB, peak {peak_memory_gb():.2f} "
+              f"GB, {time.perf_counter() - t0:.0f} s", flush=True)
+
+    p = study.params
+    for attack in p["baseline_attacks"]:
+        for kind in p["baseline_features"]:
+            study.evaluate(attack, features=kind)
+            done(f"D {attack} {kind}")
+    for attack in p["peer_attacks"]:
+        study.evaluate(attack)
+        for name in p["peer_detectors"]:
+            evaluate_peer(study, name, attack)
+            done(f"peer {attack} {name}")
+    literature_table(study)
+    done("published-budget table")
 
 
 if __name__ == "__main__":
