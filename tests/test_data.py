@@ -121,3 +121,15 @@ def test_checksum_mismatch_detected(tmp_path):
     digest = hashlib.sha256((tmp_path / "mnist.npz").read_bytes()).hexdigest()
     (tmp_path / "SHA256SUMS").write_text(f"{digest}  mnist.npz\n")
     assert load_dataset("mnist", tmp_path, download=False).x_train.shape == (1, 28, 28, 1)
+
+
+def test_images_become_the_same_floats_without_a_second_copy():
+    """8-bit images become x / 255 in float32, bit for bit (divided in place, so that
+    loading CIFAR-10 does not hold two float32 copies of its training set at once)."""
+    from advsal.data import _to_float
+
+    x = np.arange(256, dtype=np.uint8).reshape(16, 4, 4)
+    np.testing.assert_array_equal(_to_float(x), (x.astype(np.float32) / 255.0)[..., None])
+    assert _to_float(x).dtype == np.float32 and _to_float(x).max() == 1.0
+    f = np.linspace(0, 1, 12).reshape(1, 2, 2, 3)
+    np.testing.assert_array_equal(_to_float(f), f.astype(np.float32))

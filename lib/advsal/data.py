@@ -287,7 +287,11 @@ def _to_float(x):
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
-    return (x.astype(np.float32) / 255.0) if x.dtype == np.uint8 else x.astype(np.float32)
+    if x.dtype != np.uint8:
+        return x.astype(np.float32)
+    out = x.astype(np.float32)
+    out /= 255.0   # in place: the same float32 values as x / 255, without a second copy
+    return out
 
 
 # ---------------------------------------------------------------- loaders
