@@ -78,23 +78,3 @@ def test_validation_loss_from_rows_equals_the_loss_from_arrays(trained_f, attack
     dense = _evaluate(d, features_np("image+saliency", trained_f, x, s), y, loss, metric)
     rows = FeatureRows("image+saliency", trained_f, [(x[:20], s[:20]), (x[20:], s[20:])])
     assert _evaluate(d, rows, y, loss, metric) == dense
-
-
-def test_feature_rows_take_a_subset_by_index_without_copying_it(trained_f, attack_batch):
-    """A part given with an index holds the rows it names, in that order (what a
-    training set's positives are), and keeps the arrays it was given, not a masked copy."""
-    from advsal.detector_inputs import FeatureRows
-
-    x = attack_batch[0][:20]
-    s = saliency(trained_f, x, "maxabs").astype(np.float16)
-    keep = np.zeros(20, bool)
-    keep[[1, 4, 5, 11, 19]] = True
-    copied = FeatureRows("image+saliency", trained_f, [(x[:6], s[:6]), (x[keep], s[keep])])
-    indexed = FeatureRows("image+saliency", trained_f, [(x[:6], s[:6]),
-                                                        (x, s, np.flatnonzero(keep))])
-    assert len(indexed) == len(copied) == 11
-    np.testing.assert_array_equal(indexed[:], copied[:])
-    np.testing.assert_array_equal(indexed.take([10, 0, 7]), copied.take([10, 0, 7]))
-    assert indexed.parts[1][0] is x and indexed.parts[1][1] is s
-    with pytest.raises(ValueError, match="index must be 1-d integers"):
-        FeatureRows("image", trained_f, [(x, None, keep)])

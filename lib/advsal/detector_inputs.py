@@ -102,30 +102,12 @@ class FeatureRows:
     """D's inputs of many images, built batch by batch (:meth:`take`) from compact parts
     (images as 8-bit codes or floats, saliency as float16 or float32), so a training set
     at the ``full`` preset is never held as float32 features. Rows are the parts' rows
-    in order; ``parts`` is a list of ``(images, saliency or None)`` or ``(images,
-    saliency or None, index)``, where ``index`` (integers) names the rows of ``images``
-    and ``saliency`` the part holds, in its order: a subset without a copy of it (the
-    adversarial images that count as positives are most of a split's, 0.4 GB of codes
-    and float16 maps on CIFAR-10's training split)."""
+    in order; ``parts`` is a list of ``(images, saliency or None)``."""
 
     def __init__(self, kind, f, parts):
-        self.kind, self.f = kind, f
-        self.parts = [self._part(p) for p in parts]
-        self.offsets = np.cumsum([0] + [len(imgs) if idx is None else len(idx)
-                                        for imgs, _, idx in self.parts])
+        self.kind, self.f, self.parts = kind, f, parts
+        self.offsets = np.cumsum([0] + [len(imgs) for imgs, _ in parts])
         self._shape = None
-
-    @staticmethod
-    def _part(part):
-        if len(part) == 2:
-            return part[0], part[1], None
-        imgs, sal, idx = part
-        if idx is not None:
-            idx = np.asarray(idx)
-            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
-                raise ValueError(f"a part's index must be 1-d integers, got {idx.dtype} "
-                                 f"of shape {idx.shape}")
-        return imgs, sal, idx
 
     def __len__(self):
         return int(self.offsets[-1])
@@ -150,13 +132,11 @@ class FeatureRows:
         idx = np.asarray(idx, np.int64)
         part = np.searchsorted(self.offsets, idx, side="right") - 1
         out = None
-        for j, (imgs, sal, index) in enumerate(self.parts):
+        for j, (imgs, sal) in enumerate(self.parts):
             sel = np.nonzero(part == j)[0]
             if not len(sel):
                 continue
             rows = idx[sel] - self.offsets[j]
-            if index is not None:
-                rows = index[rows]
             x = imgs[rows]
             x = from_grid8(x) if x.dtype == np.uint8 else x.astype(np.float32)
             feat = features_np(self.kind, self.f, x,

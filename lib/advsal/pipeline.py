@@ -573,10 +573,8 @@ class Study:
     def features(self, kind, split, attack=None, eps=None):
         """Detector inputs of a subset (clean when ``attack`` is None)."""
         rows = self.feature_rows(kind, split, attack, eps)
-        if self.sharded(split):
-            return rows
-        x, s, _ = rows.parts[0]   # a whole split: no index
-        return features_np(kind, self.classifier(), x, s)
+        return rows if self.sharded(split) else features_np(kind, self.classifier(),
+                                                             *rows.parts[0])
 
     def feature_rows(self, kind, split, attack=None, eps=None) -> FeatureRows:
         """The same inputs built batch by batch (:class:`advsal.detector_inputs.FeatureRows`):
@@ -597,9 +595,8 @@ class Study:
             input_kind("image"), split, attack if adversarial else None, eps, n, keep)])
 
     def _part(self, spec, split, attack, eps, n=None, keep=None):
-        # (images, saliency, index) of a split: its first n images, with ``index`` the
-        # rows in the mask ``keep`` (None: all); the sharded training split's images as
-        # 8-bit codes
+        # (images, saliency) of a split: its first n images, those of them in the mask
+        # ``keep``; the sharded training split's images as 8-bit codes
         if self.sharded(split):
             n = n or self.params["n_adv_train"]
             x = self._train_rows(0, n, codes=True) if attack is None else \
@@ -609,9 +606,8 @@ class Study:
                 self.adversarial(attack, split, eps)["x_adv"]
         n = n or len(x)
         s = self.saliency(split, attack, eps) if spec.uses_saliency else None
-        # the kept rows by index, not a masked copy of the images and maps
-        index = None if keep is None else np.flatnonzero(keep)
-        return x[:n], (None if s is None else s[:n]), index
+        keep = slice(None) if keep is None else keep
+        return x[:n][keep], (None if s is None else s[:n][keep])
 
     def training_key(self, attack, eps, n_train=None):
         """What fixes any detector's training data: F, the attack and its budget, the
