@@ -22,6 +22,10 @@ own (the epochs are in its cache key), so that the training itself is measured.
     python -m advsal.memory_probe --dataset cifar10 --preset full --notebook07 \
         --attacks fgsm iter_linf
 
+``--warm fgsm`` first scores FGSM's input detectors from the cache, as notebook 07 does
+before it trains the next attack's: the stages this leaves in memory are held while the
+probe's D trains.
+
 ``--notebook07`` takes notebook 07's peak apart: its steps in the notebook's order (each
 input detector of ``--attacks`` scored, each peer, the published-budget table), read
 from the stage cache only (a stage that is not there stops the probe, naming it), with
@@ -55,6 +59,9 @@ def main(argv=None):
                     help="notebook 07's steps in turn, from the cache only (see above)")
     ap.add_argument("--attacks", nargs="+", default=None,
                     help="with --notebook07: the study's attacks (default: the preset's)")
+    ap.add_argument("--warm", nargs="+", default=None, metavar="ATTACK",
+                    help="first score these attacks' input detectors from the cache, as "
+                         "notebook 07 does before it trains the next attack's (see above)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--artefact-dir", default=None)
     args = ap.parse_args(argv)
@@ -76,6 +83,12 @@ def main(argv=None):
         _notebook07(study, t0)
         print(study.stage_summary())
         return
+    for attack in args.warm or ():
+        for kind in study.params["baseline_features"]:
+            study.evaluate(attack, features=kind)
+        gc.collect()
+        print(f"{attack}'s input detectors scored: resident {resident_memory_gb():.2f} GB, "
+              f"peak {peak_memory_gb():.2f} GB; {study._memory.summary()}", flush=True)
     if args.repeat:
         for i in range(args.repeat):
             n = args.n_train + i
