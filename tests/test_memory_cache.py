@@ -43,3 +43,13 @@ def test_nbytes_counts_arrays_in_containers_and_a_models_variables():
 def test_a_bad_budget_names_the_parameter(bad):
     with pytest.raises((ValueError, TypeError), match="budget_gb"):
         MemoryCache(budget_gb=bad)
+
+
+def test_drop_large_lets_go_of_big_entries_and_keeps_pinned_and_small_ones():
+    c = MemoryCache(budget_gb=None, pinned={"F"})
+    c["F"] = np.zeros(10**6, np.uint8)
+    c["stage"], c["model"] = np.zeros(2 * 10**6, np.uint8), [np.zeros(10**6, np.uint8)]
+    c["report"] = {"auc": 0.9, "scores": np.zeros(100, np.float32)}
+    assert c.drop_large(10**6) == 3 * 10**6
+    assert sorted(c._items) == ["F", "report"] and c.bytes == 10**6 + 400
+    assert c.evictions == 2 and c.drop_large(10**6) == 0

@@ -396,6 +396,25 @@ def test_a_study_that_keeps_nothing_in_memory_gives_the_same_numbers(smoke_study
     assert "iter_linf" in str(list(smoke_study._memory._items))
 
 
+def test_training_a_detector_first_lets_go_of_the_large_stages_in_memory(smoke_study,
+                                                                          monkeypatch):
+    """A D is trained on rows read from the disk cache; the stages held in memory from
+    attacks scored before are let go first (MemoryCache.drop_large), and only when a D
+    is trained, not when it is read from the cache."""
+    from advsal.memory_cache import MemoryCache
+
+    calls = []
+    real = MemoryCache.drop_large
+    monkeypatch.setattr(MemoryCache, "drop_large",
+                        lambda self, *a, **k: calls.append(self) or real(self, *a, **k))
+    sib = smoke_study.sibling(d_epochs=smoke_study.params["d_epochs"] + 2)   # a D of its own
+    sib.detector("fgsm", features="image")
+    assert calls == [sib._memory]
+    sib.release_detector("fgsm", features="image")
+    sib.detector("fgsm", features="image")   # read from the cache: nothing dropped
+    assert len(calls) == 1
+
+
 def test_rate_table_keeps_each_inputs_lowest_validation_loss(smoke_study):
     """advsal.learning_rate: one chosen rate per attack and input, the one whose kept
     detector has the lowest loss on the validation slice (recomputed here from the

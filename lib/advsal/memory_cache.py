@@ -85,6 +85,19 @@ class MemoryCache:
                 self.pop(key)
                 self.evictions += 1
 
+    def drop_large(self, min_bytes: int = 1 << 20) -> int:
+        """Evict every unpinned entry of at least ``min_bytes`` (stage arrays, models),
+        keeping the small ones (test reports, whose scoring would have to be redone);
+        returns the bytes let go. A Study calls it before training a detector, whose
+        training set is read from the disk cache and not from here: the stages of the
+        attacks scored before stay out of the way of the training's own peak."""
+        big = [k for k in self._items if k not in self.pinned and self._sizes[k] >= min_bytes]
+        freed = sum(self._sizes[k] for k in big)
+        for key in big:
+            self.pop(key)
+        self.evictions += len(big)
+        return freed
+
     def summary(self) -> str:
         limit = "unbounded" if self.budget is None else f"at most {self.budget / 1e9:.2f} GB"
         return (f"in memory: {len(self)} stages and models, {self.bytes / 1e9:.2f} GB "

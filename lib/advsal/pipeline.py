@@ -679,6 +679,9 @@ class Study:
             if self.cache_only:
                 self._not_cached("detector", key)()
             p = self.params
+            # the stages of attacks scored before come back from the disk cache if asked
+            # for; held, they added about 1 GB to a full CIFAR-10 D's training peak
+            self._memory.drop_large()
             x, labels = self._labelled_set(kind, "train", attack, eps, n_train)
             xv, lv = (self._labelled_set(kind, "val", attack, eps, rows=True)
                       if p["d_select"] == "val_loss" else (None, None))
