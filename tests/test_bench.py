@@ -137,3 +137,25 @@ def test_memory_probe_takes_notebook_07_apart_from_the_cache(tmp_path, data_dir,
         + len(p["peer_attacks"]) * len(p["peer_detectors"]) + 1, out
     assert steps[0][0] == f"D fgsm {p['baseline_features'][0]}"
     assert all(float(r) > 0 and float(pk) >= float(r) for _, r, pk in steps)
+
+
+def test_memory_probe_warm_scores_the_presets_detectors_then_trains_its_own(
+        tmp_path, data_dir, capsys):
+    """--warm scores the attack's input detectors as the preset trains them (what notebook
+    07 holds before it trains the next attack's); only the probe's D has --d-epochs."""
+    import json
+
+    from advsal.memory_probe import main
+    from advsal.presets import resolve_params
+
+    p = resolve_params("mnist", "smoke")
+    main(["--dataset", "mnist", "--preset", "smoke", "--attack", "iter_linf", "--warm", "fgsm",
+          "--d-epochs", str(p["d_epochs"] + 2), "--data-dir", str(data_dir),
+          "--artefact-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "fgsm's input detectors scored: resident" in out and "D trained and scored" in out
+    trained = sorted((m["params"]["attack"], m["params"]["features"], m["params"]["d_epochs"])
+                     for m in (json.loads(f.read_text())
+                               for f in (tmp_path / "detector").glob("*.json")))
+    assert trained == sorted([("fgsm", k, p["d_epochs"]) for k in p["baseline_features"]]
+                             + [("iter_linf", p["detector_features"], p["d_epochs"] + 2)])

@@ -70,11 +70,12 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     data_dir, artefacts, _ = resolve_dirs(args.data_dir, args.artefact_dir)
-    overrides = {"d_epochs": args.d_epochs} if args.d_epochs else {}
-    if args.attacks:
-        overrides["attacks"] = args.attacks
     study = Study(args.dataset, args.preset, data_dir=data_dir, artefact_dir=artefacts,
-                  progress=False, cache_only=args.notebook07, **overrides)
+                  progress=False, cache_only=args.notebook07,
+                  **({"attacks": args.attacks} if args.attacks else {}))
+    # the probe's own D (--d-epochs) on a sibling sharing the study's memory; the
+    # detectors --warm scores are the preset's, read from the cache
+    probe = study.sibling(d_epochs=args.d_epochs) if args.d_epochs else study
     study.data
     print(f"data loaded: peak {peak_memory_gb():.2f} GB", flush=True)
     study.classifier()
@@ -92,16 +93,16 @@ def main(argv=None):
     if args.repeat:
         for i in range(args.repeat):
             n = args.n_train + i
-            rep = study.evaluate(args.attack, features=args.features, n_train=n)
-            study.release_detector(args.attack, features=args.features, n_train=n)
+            rep = probe.evaluate(args.attack, features=args.features, n_train=n)
+            probe.release_detector(args.attack, features=args.features, n_train=n)
             gc.collect()
             print(f"D {i + 1} of {args.repeat} (n_train {n}, AUC {rep['auc']:.3f}): resident "
                   f"{resident_memory_gb():.2f} GB, peak {peak_memory_gb():.2f} GB", flush=True)
     else:
-        rep = study.evaluate(args.attack, features=args.features)
+        rep = probe.evaluate(args.attack, features=args.features)
     print(f"D trained and scored (AUC {rep['auc']:.3f}): peak {peak_memory_gb():.2f} GB, "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
-    print(study.stage_summary())
+    print(probe.stage_summary())
 
 
 def _notebook07(study, t0):
