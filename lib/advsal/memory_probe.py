@@ -19,12 +19,12 @@ the cache where it is there) and scores the test images, printing the process's 
 resident memory after each step. ``--d-epochs`` other than the preset's trains a D of its
 own (the epochs are in its cache key), so that the training itself is measured.
 
-    python -m advsal.memory_probe --dataset cifar10 --preset full --notebook07 \
-        --attacks fgsm iter_linf
-
 ``--warm fgsm`` first scores FGSM's input detectors from the cache, as notebook 07 does
 before it trains the next attack's: the stages this leaves in memory are held while the
 probe's D trains.
+
+    python -m advsal.memory_probe --dataset cifar10 --preset full --notebook07 \
+        --attacks fgsm iter_linf
 
 ``--notebook07`` takes notebook 07's peak apart: its steps in the notebook's order (each
 input detector of ``--attacks`` scored, each peer, the published-budget table), read
@@ -88,21 +88,25 @@ def main(argv=None):
         for kind in study.params["baseline_features"]:
             study.evaluate(attack, features=kind)
         gc.collect()
-        print(f"{attack}'s input detectors scored: resident {resident_memory_gb():.2f} GB, "
-              f"peak {peak_memory_gb():.2f} GB; {study._memory.summary()}", flush=True)
+        print(f"{attack}'s input detectors scored: {_memory_now()}; "
+              f"{study._memory.summary()}", flush=True)
     if args.repeat:
         for i in range(args.repeat):
             n = args.n_train + i
             rep = probe.evaluate(args.attack, features=args.features, n_train=n)
             probe.release_detector(args.attack, features=args.features, n_train=n)
             gc.collect()
-            print(f"D {i + 1} of {args.repeat} (n_train {n}, AUC {rep['auc']:.3f}): resident "
-                  f"{resident_memory_gb():.2f} GB, peak {peak_memory_gb():.2f} GB", flush=True)
+            print(f"D {i + 1} of {args.repeat} (n_train {n}, AUC {rep['auc']:.3f}): "
+                  f"{_memory_now()}", flush=True)
     else:
         rep = probe.evaluate(args.attack, features=args.features)
     print(f"D trained and scored (AUC {rep['auc']:.3f}): peak {peak_memory_gb():.2f} GB, "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     print(probe.stage_summary())
+
+
+def _memory_now() -> str:
+    return f"resident {resident_memory_gb():.2f} GB, peak {peak_memory_gb():.2f} GB"
 
 
 def _notebook07(study, t0):
@@ -111,8 +115,7 @@ def _notebook07(study, t0):
 
     def done(step):
         gc.collect()
-        print(f"{step}: resident {resident_memory_gb():.2f} GB, peak {peak_memory_gb():.2f} "
-              f"GB, {time.perf_counter() - t0:.0f} s", flush=True)
+        print(f"{step}: {_memory_now()}, {time.perf_counter() - t0:.0f} s", flush=True)
 
     p = study.params
     for attack in p["baseline_attacks"]:
