@@ -40,6 +40,10 @@ def test_override_by_name():
     ({"d_lr_candidates": [1e-3, 1e-3]}, r"d_lr_candidates=\[0.001, 0.001\] must be a list of "
                                         r"distinct positive"),
     ({"d_lr_candidates": [1e-3, -1]}, r"d_lr_candidates=.*distinct positive learning rates"),
+    ({"d_lr_inputs": {"pixels": 1e-3}}, r"d_lr_inputs key='pixels' is not allowed; allowed: "
+                                         r"\['image\+saliency'"),
+    ({"d_lr_inputs": {"image": 0}}, r"d_lr_inputs\['image'\]=0 must be a positive number"),
+    ({"d_lr_inputs": [1e-3]}, r"d_lr_inputs=\[0.001\] must be a dict"),
     ({"cw_abort_early": "no"}, r"cw_abort_early='no' must be True or False"),
     ({"colour": 1}, r"unknown parameter\(s\) \['colour'\]"),
     ({"attacks": ["fgsm"], "baseline_attacks": ["cw_l2"]},

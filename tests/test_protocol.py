@@ -372,7 +372,7 @@ def test_a_sibling_changes_only_how_d_trains_and_keeps_its_own_reports(smoke_stu
     """Study.sibling shares the stages in memory; the memo of evaluate() is keyed by the
     detector's whole key, so a sibling at another learning rate gets its own detector's
     report, not the first one's."""
-    with pytest.raises(ValueError, match="d_lr, d_epochs, d_batch_size.*n_val"):
+    with pytest.raises(ValueError, match="d_lr, d_lr_inputs, d_epochs, d_batch_size.*n_val"):
         smoke_study.sibling(n_val=3)
     other = smoke_study.sibling(d_lr=smoke_study.params["d_lr"] * 10)
     assert other._memory is smoke_study._memory and other.params["d_lr"] != smoke_study.params["d_lr"]
@@ -421,7 +421,7 @@ def test_rate_table_keeps_each_inputs_lowest_validation_loss(smoke_study):
     detector's logits), and the chosen reports are that detector's."""
     import keras
 
-    from advsal.learning_rate import chosen_reports, rate_table
+    from advsal.learning_rate import chosen_rates, chosen_reports, rate_table
 
     kinds, rates = ["image", "saliency"], [1e-3, 3e-2]
     table = rate_table(smoke_study, ["fgsm"], kinds, rates)
@@ -440,6 +440,19 @@ def test_rate_table_keeps_each_inputs_lowest_validation_loss(smoke_study):
                 r["val loss"], rel=1e-4)
     chosen = chosen_reports(smoke_study, table)
     assert set(chosen) == {("fgsm", k) for k in kinds}
+    # notebook 08's detectors: the same choice, and a study that trains each input at it
+    rates = chosen_rates(smoke_study, "fgsm", kinds, rates)
+    assert rates == {k: table[table["chosen"] & (table["detector"] == k)]["d_lr"].iloc[0]
+                     for k in kinds}
+    base = 5e-3   # none of the candidates: each key must take its input's own rate
+    kept = smoke_study.sibling(d_lr=base, d_lr_inputs=rates)
+    for kind in kinds + ["image+saliency"]:
+        rate = rates.get(kind, base)
+        assert kept.detector_key("fgsm", eps, kind) == \
+            smoke_study.sibling(d_lr=rate).detector_key("fgsm", eps, kind)
+        if kind in rates:
+            assert kept.detector("fgsm", features=kind) is \
+                smoke_study.sibling(d_lr=rate).detector("fgsm", features=kind)
     for (attack, kind), rep in chosen.items():
         row = table[table["chosen"] & (table["detector"] == kind)].iloc[0]
         assert rep["auc"] == row["AUC"] or (np.isnan(rep["auc"]) and np.isnan(row["AUC"]))

@@ -15,7 +15,7 @@ import pandas as pd
 
 from .tables import threshold_columns
 
-__all__ = ["rate_table", "chosen_reports"]
+__all__ = ["rate_table", "chosen_reports", "chosen_rates"]
 
 
 def _kept_history(study, attack, kind) -> dict:
@@ -31,6 +31,26 @@ def _kept_history(study, attack, kind) -> dict:
     return hist
 
 
+def _at_rate(study, rate):
+    """``study`` with every input's D at ``rate`` (no ``d_lr_inputs`` in the way)."""
+    return study.sibling(d_lr=rate, d_lr_inputs={})
+
+
+def _val_loss(hist) -> float:
+    """The validation loss a detector with training history ``hist`` was kept at."""
+    return float(min(hist["select_loss"]))
+
+
+def chosen_rates(study, attack, kinds, rates) -> dict:
+    """Input -> the rate of ``rates`` whose detector on ``attack`` has the lowest
+    validation loss (as :func:`rate_table` chooses, without scoring the test images): a
+    ``d_lr_inputs`` value, so another notebook works with the detectors notebook 07
+    keeps (:meth:`advsal.pipeline.Study.sibling`)."""
+    return {kind: min(rates, key=lambda r: _val_loss(_kept_history(_at_rate(study, r), attack,
+                                                                   kind)))
+            for kind in kinds}
+
+
 def rate_table(study, attacks, kinds, rates) -> pd.DataFrame:
     """One row per (attack, input, learning rate): the validation loss that chooses the
     rate (``chosen``: the lowest of the attack and input), the selected epoch, and the
@@ -42,11 +62,11 @@ def rate_table(study, attacks, kinds, rates) -> pd.DataFrame:
         for kind in kinds:
             part = []
             for rate in rates:
-                sib = study.sibling(d_lr=rate)
+                sib = _at_rate(study, rate)
                 hist = _kept_history(sib, attack, kind)
                 rep = sib.evaluate(attack, features=kind)
                 part.append({"attack": attack, "detector": kind, "d_lr": rate,
-                             "val loss": float(min(hist["select_loss"])),
+                             "val loss": _val_loss(hist),
                              "selected epoch": hist.get("selected_epoch"),
                              **threshold_columns(rep), "AUC 95% CI": rep["auc_ci"]})
             best = min(range(len(part)), key=lambda i: part[i]["val loss"])
@@ -61,6 +81,6 @@ def chosen_reports(study, table: pd.DataFrame) -> dict:
     :func:`rate_table` with ``chosen``), for :func:`advsal.verdicts.input_comparison`."""
     out = {}
     for attack, row in table[table["chosen"]].iterrows():
-        out[(attack, row["detector"])] = study.sibling(d_lr=row["d_lr"]).evaluate(
+        out[(attack, row["detector"])] = _at_rate(study, row["d_lr"]).evaluate(
             attack, features=row["detector"])
     return out

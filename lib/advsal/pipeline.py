@@ -91,11 +91,12 @@ class Study:
         seed_everything(self.params["seed"], deterministic)
         self.strategy = make_strategy(self.params["strategy"])
 
-    D_TRAINING = ("d_lr", "d_epochs", "d_batch_size")
+    D_TRAINING = ("d_lr", "d_lr_inputs", "d_epochs", "d_batch_size")
 
     def sibling(self, **d_training) -> "Study":
-        """This study with D trained otherwise (``d_lr``, ``d_epochs``, ``d_batch_size``;
-        e.g. a learning rate chosen on validation, :mod:`advsal.learning_rate`). It shares
+        """This study with D trained otherwise (``d_lr``, ``d_lr_inputs``, ``d_epochs``,
+        ``d_batch_size``; e.g. a learning rate chosen on validation,
+        :mod:`advsal.learning_rate`). It shares
         this study's stages and models in memory: their keys hold every parameter they
         depend on, and none of these is in any key but D's."""
         bad = sorted(set(d_training) - set(self.D_TRAINING))
@@ -622,13 +623,17 @@ class Study:
                 "train_positives": p["train_positives"], **sub,
                 **({"shard_size": p["shard_size"]} if self.sharded("train") else {})}
 
+    def d_lr(self, kind) -> float:
+        """D's learning rate for input ``kind``: ``d_lr_inputs[kind]``, else ``d_lr``."""
+        return self.params["d_lr_inputs"].get(kind, self.params["d_lr"])
+
     def detector_key(self, attack, eps, kind, n_train=None):
         """Cache key of the detector trained on ``attack`` at ``eps`` with input ``kind``
         (on the first ``n_train`` training images and their adversarial versions)."""
         p = self.params
         return {"stage": "detector", **self.training_key(attack, eps, n_train), "features": kind,
                 "saliency_norm": p["saliency_norm"] if "saliency" in kind else None,
-                "d_epochs": p["d_epochs"], "d_lr": p["d_lr"], "d_batch_size": p["d_batch_size"],
+                "d_epochs": p["d_epochs"], "d_lr": self.d_lr(kind), "d_batch_size": p["d_batch_size"],
                 "d_select": p["d_select"],
                 **({"n_val": p["n_val"]} if p["d_select"] == "val_loss" else {})}
 
@@ -688,7 +693,7 @@ class Study:
             t0 = time.perf_counter()
             seed_everything(p["seed"])
             model = build_detector(self.dataset, x.shape[1:], fc_units=p["f_fc_units"])
-            hist = train_detector(model, x, labels, p["d_epochs"], p["d_lr"],
+            hist = train_detector(model, x, labels, p["d_epochs"], self.d_lr(kind),
                                   p["d_batch_size"], seed=p["seed"], x_val=xv, labels_val=lv,
                                   progress=self.progress)
             info = {"history": hist, "train_seconds": time.perf_counter() - t0,

@@ -82,6 +82,10 @@ _COMMON = {
     # D's learning rates to choose from, per baseline input, by validation loss (notebook 07,
     # advsal.learning_rate); [] for none (every input at d_lr)
     "d_lr_candidates": [],
+    # Input -> D's learning rate for detectors on that input, in place of d_lr (e.g. the
+    # rates chosen from d_lr_candidates on validation, advsal.learning_rate.chosen_rates;
+    # notebook 08 sets it so the detectors it attacks are those notebook 07 keeps)
+    "d_lr_inputs": {},
     # Peer detectors (notebook 07, advsal.peer_detectors): fitted on D's training images,
     # hyperparameters chosen on the validation slice.
     "peer_detectors": ["lid", "mahalanobis", "kd"],
@@ -371,6 +375,13 @@ def validate(params: dict):
             isinstance(r, bool) or not isinstance(r, (int, float)) or not r > 0 for r in rates):
         raise ValueError(f"d_lr_candidates={rates!r} must be a list of distinct positive "
                          "learning rates ([] for none)")
+    by_input = params["d_lr_inputs"]
+    if not isinstance(by_input, dict):
+        raise ValueError(f"d_lr_inputs={by_input!r} must be a dict input -> learning rate")
+    for kind, v in by_input.items():
+        _choice("d_lr_inputs key", kind, DETECTOR_FEATURES)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"d_lr_inputs[{kind!r}]={v!r} must be a positive number")
     if not 0 < params["target_accuracy"] < 1:
         raise ValueError(f"target_accuracy={params['target_accuracy']!r} must be in (0, 1)")
     for attack, eps in params["eps"].items():
