@@ -158,17 +158,19 @@ def fig2(fig: Path, ds: str, sub: str = "") -> str:
             + _md(out))
 
 
-def adaptive(fig: Path, ds: str, threshold: str, stem: str = "adaptive") -> str:
-    t = pd.read_csv(fig / f"{stem}_{ds}.csv")
+def adaptive(fig: Path, ds: str, threshold: str, sub: str = "", stem: str = "adaptive") -> str:
+    """One seed's adaptive-attack rates per budget; ``sub``: a subfolder (``full``)."""
+    where = f"{sub}/" if sub else ""
+    t = pd.read_csv(fig / where / f"{stem}_{ds}.csv")
     t = t[t["threshold"].isin([threshold, "none"])]
     out = _by_budget(t, lambda r: f"{r['rate']:.3f} {_ci(r['ci_low'], r['ci_high'])}")
     return (f"Share of the attacked test images that fool F and pass the detector at "
             f"threshold `{threshold}` (undefended F: fool F), seed 0, Wilson 95 % intervals; "
-            f"source `figures/{stem}_{ds}.csv`.\n\n" + _md(out))
+            f"source `figures/{where}{stem}_{ds}.csv`.\n\n" + _md(out))
 
 
-def adaptive_peer(fig: Path, ds: str, threshold: str) -> str:
-    return adaptive(fig, ds, threshold, stem="adaptive_peer")
+def adaptive_peer(fig: Path, ds: str, threshold: str, sub: str = "") -> str:
+    return adaptive(fig, ds, threshold, sub, stem="adaptive_peer")
 
 
 def detectors(fig: Path, ds: str, sub: str = "") -> str:
