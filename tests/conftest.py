@@ -67,7 +67,7 @@ HANDFUL = {"f_train_size": 1000, "f_epochs": 1, "n_adv_train": 60, "n_val": 30,
 def paper_run(tmp_path_factory, data_dir):
     """Every notebook on MNIST at the paper preset with :data:`HANDFUL`'s sizes, through
     the runner (papermill); returns (timing rows, root folder). Notebooks 05-09 on MNIST
-    are tested on this run only (test_notebooks runs 01-04 at the smoke preset)."""
+    are tested on this run only, and it is MNIST's path to Table II in test_notebooks."""
     from advsal.runner import run_study
 
     root = tmp_path_factory.mktemp("paper-handful")

@@ -15,14 +15,14 @@ TABLE2_COLUMNS = ["eps", "f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "bala
                  "n_clean", "n_adv (fooled F)", "paper D(x_test)", "paper D(x_adv)"]
 
 
-# At the smoke preset: the path to Table II on MNIST and CIFAR-10 (each its own data loader
-# and network), on Imagenette F and the attacks (its image-folder loader and VGG16-F;
-# VGG16-D is built in test_registry). Every notebook runs on MNIST at the paper preset with
-# a handful of images (conftest.paper_run), whose products are checked here too; notebooks
-# 05-09 are the same code for every data set (05 names its table Table IV on the
-# ImageNet-level sets). Keeps CI short.
-NOTEBOOKS = {"mnist": ["01", "02", "03", "04"], "cifar10": ["01", "02", "03", "04"],
-             "imagenette": ["01", "02"]}
+# At the smoke preset: the path to Table II on CIFAR-10 (its loader, network and channels),
+# on Imagenette F and the attacks (its image-folder loader and VGG16-F; VGG16-D is built in
+# test_registry). MNIST's path is the paper preset's run of every notebook with a handful of
+# images (conftest.paper_run), checked here with the same tests (a smoke run of 01-04 on
+# MNIST as well cost CI about two minutes and checked nothing more); notebooks 05-09 are
+# the same code for every data set (05 names its table Table IV on the ImageNet-level
+# sets). Keeps CI short.
+NOTEBOOKS = {"cifar10": ["01", "02", "03", "04"], "imagenette": ["01", "02"]}
 
 
 @pytest.fixture(scope="module", params=list(NOTEBOOKS))
@@ -41,11 +41,25 @@ def _needs_table2(dataset):
         pytest.skip(f"notebook 04 (Table II) is not run on {dataset} in CI")
 
 
+def _paper_params():
+    from conftest import HANDFUL
+
+    return resolve_params("mnist", "paper", **HANDFUL)
+
+
 def test_table2_has_expected_rows_columns_and_values(smoke_run):
     dataset, root = smoke_run
     _needs_table2(dataset)
-    t2 = pd.read_csv(root / "figures" / f"table2_{dataset}.csv", index_col=0)
-    assert list(t2.index) == resolve_params(dataset, "smoke")["attacks"]
+    _check_table2(root / "figures", dataset, resolve_params(dataset, "smoke"))
+
+
+def test_table2_at_the_paper_preset(paper_run):
+    _check_table2(paper_run[1] / "figures", "mnist", _paper_params())
+
+
+def _check_table2(fig, dataset, params):
+    t2 = pd.read_csv(fig / f"table2_{dataset}.csv", index_col=0)
+    assert list(t2.index) == params["attacks"]
     for col in TABLE2_COLUMNS:
         assert col in t2.columns
     rates = t2[["f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "AUC", "TPR@val5%"]]
@@ -54,11 +68,14 @@ def test_table2_has_expected_rows_columns_and_values(smoke_run):
     # smoke-size F; every defined value is a rate
     values = rates.stack().dropna()
     assert len(values) >= 3 * len(t2) and ((values >= 0) & (values <= 1)).all()
-    assert (t2["f(x_adv)"] <= t2["f(x_test)"]).all()
+    # no attack raises F's accuracy by more than one image: one that F got wrong can land on
+    # its right class after the 8-bit rounding (seen: the paper's C&W cut to 10 steps, 1 of 30)
+    n_test = min([params["n_adv_test"], *params["attack_test_sizes"].values()])
+    assert (t2["f(x_adv)"] <= t2["f(x_test)"] + 1 / n_test + 1e-9).all()
     if (t2["f(x_test)"] > 0.3).all():   # an F at the 30 % target already cannot show the drop
         assert (t2["f(x_adv)"] < t2["f(x_test)"]).any()
     for ext in (".md", ".tex", ".meta.json"):
-        assert (root / "figures" / f"table2_{dataset}{ext}").exists()
+        assert (fig / f"table2_{dataset}{ext}").exists()
 
 
 def _products(dataset, ran):
@@ -113,10 +130,9 @@ def test_generalisation_tables_have_their_shape(paper_run):
     adversarial image of the handful fooled F (its TPR is undefined); every defined cell
     is a rate."""
     from advsal.attacks import attack_spec
-    from conftest import HANDFUL
 
     fig = paper_run[1] / "figures"
-    params = resolve_params("mnist", "paper", **HANDFUL)
+    params = _paper_params()
     levels = len(params["eps_multipliers"])
     n_t3 = sum(attack_spec(a).table3 for a in params["attacks"])
     t3 = pd.read_csv(fig / "table3_mnist.csv", index_col=0)
@@ -131,14 +147,27 @@ def test_generalisation_tables_have_their_shape(paper_run):
 def test_table2_rederived_from_artefacts(smoke_run, data_dir):
     """RobustBench-style: recompute the table from the saved models and sets."""
     from advsal.pipeline import Study
-    from advsal.tables import table2
 
     dataset, root = smoke_run
     _needs_table2(dataset)
-    study = Study(dataset, "smoke", data_dir=data_dir, artefact_dir=root / "artefacts",
-                  progress=False)
+    _rederive_table2(Study(dataset, "smoke", data_dir=data_dir,
+                           artefact_dir=root / "artefacts", progress=False), root / "figures")
+
+
+def test_table2_rederived_from_artefacts_at_the_paper_preset(paper_run, data_dir):
+    from advsal.pipeline import Study
+    from conftest import HANDFUL
+
+    root = paper_run[1]
+    _rederive_table2(Study("mnist", "paper", data_dir=data_dir, artefact_dir=root / "artefacts",
+                           progress=False, **HANDFUL), root / "figures")
+
+
+def _rederive_table2(study, fig):
+    from advsal.tables import table2
+
     again = table2(study)
-    written = pd.read_csv(root / "figures" / f"table2_{dataset}.csv", index_col=0)
+    written = pd.read_csv(fig / f"table2_{study.dataset}.csv", index_col=0)
     for col in ("f(x_test)", "f(x_adv)", "D(x_test)", "D(x_adv)", "AUC"):
         np.testing.assert_allclose(again[col].to_numpy(float), written[col].to_numpy(float),
                                    atol=1e-4)
@@ -146,11 +175,9 @@ def test_table2_rederived_from_artefacts(smoke_run, data_dir):
 
 def test_beyond_the_paper_tables(paper_run):
     """Notebooks 07 and 08 on MNIST at the paper preset: baselines, peers, adaptive attack."""
-    from conftest import HANDFUL
-
     root = paper_run[1]
     base = pd.read_csv(root / "figures" / "baselines_mnist.csv")
-    p = resolve_params("mnist", "paper", **HANDFUL)
+    p = _paper_params()
     assert list(dict.fromkeys(base["attack"])) == p["baseline_attacks"]
     assert len(base) == len(p["baseline_attacks"]) * len(p["baseline_features"])
     # each input at every learning rate of d_lr_candidates, one kept per attack and input
@@ -184,17 +211,17 @@ def test_beyond_the_paper_tables(paper_run):
     assert ap["attack"].str.contains(r"\(adaptive\)").any()
 
 
-def test_a_run_with_default_folders_changes_no_tracked_file(smoke_run, data_dir, monkeypatch):
+def test_a_run_with_default_folders_changes_no_tracked_file(paper_run, data_dir, monkeypatch):
     """Issue 18 point 1: an interactive run (default figures folder) never overwrites the
-    committed results: notebook 01 at the smoke preset leaves every tracked file as it was."""
+    committed results: notebook 01 (its F read from paper_run's cache) leaves every tracked
+    file as it was."""
     import subprocess
 
     from advsal.paths import repo_root
     from advsal.runner import run_study
+    from conftest import HANDFUL
 
-    dataset, root = smoke_run
-    if dataset != "mnist":
-        pytest.skip("one data set is enough")
+    root = paper_run[1]
     repo = repo_root()
     if not (repo / ".git").exists():
         pytest.skip("not a git checkout")
@@ -205,8 +232,8 @@ def test_a_run_with_default_folders_changes_no_tracked_file(smoke_run, data_dir,
 
     monkeypatch.delenv("ADVSAL_FIGURES_DIR", raising=False)
     before = tracked_state()
-    run_study(["mnist"], "smoke", output=root / "runs-default", data_dir=data_dir,
-              artefact_dir=root / "artefacts", only=["01"])
+    run_study(["mnist"], "paper", output=root / "runs-default", data_dir=data_dir,
+              artefact_dir=root / "artefacts", only=["01"], overrides=HANDFUL)
     assert tracked_state() == before
     assert (repo / "runs" / "figures" / "f_accuracy_mnist.csv").exists()
 
