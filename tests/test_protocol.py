@@ -415,6 +415,30 @@ def test_training_a_detector_first_lets_go_of_the_large_stages_in_memory(smoke_s
     assert len(calls) == 1
 
 
+def test_history_table_reads_each_detectors_own_training_record(smoke_study):
+    """advsal.learning_rate.history_table (notebook 08's detector_history table): one row
+    per epoch of each input's D, at that input's own rate; the validation loss of the
+    kept epoch is the one D was kept at, the kept epoch is that loss's minimum."""
+    from advsal.learning_rate import history_table
+
+    kinds = ["image", "saliency"]
+    study = smoke_study.sibling(d_lr_inputs={"saliency": 3e-2})
+    table = history_table(study, "fgsm", kinds)
+    assert list(table.index.unique()) == kinds
+    for kind, part in table.groupby(level=0):
+        info = study.store.meta("detector", study.detector_key("fgsm", study.eps("fgsm"), kind),
+                                "keras")
+        hist = info["history"]
+        assert list(part["epoch"]) == list(range(1, smoke_study.params["d_epochs"] + 1))
+        assert list(part["train loss"]) == hist["loss"]
+        assert list(part["val loss"]) == hist["select_loss"]
+        assert part["kept"].sum() == 1
+        assert part.loc[part["kept"], "val loss"].iloc[0] == min(hist["select_loss"])
+        assert set(part["d_lr"]) == {study.d_lr(kind)}
+        assert set(part["D train s"]) == {info["train_seconds"]}
+    assert set(table.loc["saliency", "d_lr"]) == {3e-2}
+
+
 def test_rate_table_keeps_each_inputs_lowest_validation_loss(smoke_study):
     """advsal.learning_rate: one chosen rate per attack and input, the one whose kept
     detector has the lowest loss on the validation slice (recomputed here from the

@@ -15,16 +15,23 @@ import pandas as pd
 
 from .tables import threshold_columns
 
-__all__ = ["rate_table", "chosen_reports", "chosen_rates"]
+__all__ = ["rate_table", "chosen_reports", "chosen_rates", "history_table"]
+
+
+def _detector_info(study, attack, kind) -> dict:
+    """The stage-cache record of ``study``'s detector for (``attack``, ``kind``) at the
+    attack's budget (trained or read from the cache first): its ``history`` and
+    ``train_seconds``."""
+    study.detector(attack, features=kind)
+    return study.store.meta("detector", study.detector_key(attack, study.budget(attack), kind),
+                            "keras")
 
 
 def _kept_history(study, attack, kind) -> dict:
     """The training history of ``study``'s detector for (``attack``, ``kind``), trained
     or read from the cache first; it must hold the validation losses D's epoch was
     chosen by."""
-    study.detector(attack, features=kind)
-    hist = study.store.meta("detector", study.detector_key(attack, study.budget(attack), kind),
-                            "keras")["history"]
+    hist = _detector_info(study, attack, kind)["history"]
     if not hist.get("select_loss"):
         raise ValueError(f"the {kind} detector for {attack} kept no validation loss; rate "
                          "selection needs d_select='val_loss'")
@@ -84,3 +91,23 @@ def chosen_reports(study, table: pd.DataFrame) -> dict:
         out[(attack, row["detector"])] = _at_rate(study, row["d_lr"]).evaluate(
             attack, features=row["detector"])
     return out
+
+
+def history_table(study, attack, kinds) -> pd.DataFrame:
+    """One row per (input, epoch) of ``study``'s detectors on ``attack`` (each at its own
+    ``Study.d_lr``), read from their stage-cache records: training loss and accuracy,
+    validation loss (NaN when D kept no validation loss), whether that epoch is the one
+    kept, the epoch's wall time and the detector's whole training time."""
+    rows = []
+    for kind in kinds:
+        info = _detector_info(study, attack, kind)
+        hist = info["history"]
+        val = hist.get("select_loss") or [float("nan")] * len(hist["loss"])
+        kept = hist.get("selected_epoch", len(hist["loss"]))
+        for i, (loss, acc, v, sec) in enumerate(zip(hist["loss"], hist["accuracy"], val,
+                                                     hist["epoch_seconds"])):
+            rows.append({"detector": kind, "d_lr": study.d_lr(kind), "epoch": i + 1,
+                         "train loss": loss, "train accuracy": acc, "val loss": v,
+                         "kept": i + 1 == kept, "epoch s": sec,
+                         "D train s": info["train_seconds"]})
+    return pd.DataFrame(rows).set_index("detector")
