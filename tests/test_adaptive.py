@@ -1,5 +1,6 @@
 """The smooth surrogate, Eq. 10 and the adaptive attack (advsal.adaptive) at smoke size."""
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -164,3 +165,45 @@ def test_system_rate_has_wilson_interval():
     r = ad.system_rate(np.array([1, 1, 0, 1], bool), mask=np.array([1, 1, 1, 0], bool))
     assert (r["k"], r["n"]) == (2, 3)
     assert r["ci_low"] < r["rate"] < r["ci_high"]
+
+
+def test_adaptive_table_scores_a_transfer_detector_missing_from_the_thresholds(monkeypatch):
+    """adaptive_table's non-adaptive rows score the first-layer D too; when the notebook's
+    thresholds (one per baseline input) leave it out, the table reads its thresholds from
+    the study (study_thresholds) instead of failing, and rates it as if they were given.
+    The attacks are stubbed: this checks the table's bookkeeping, not an attack."""
+    from advsal import adaptive_study as ads
+
+    n, ok = 8, np.ones(8, bool)
+    logits = {"image+saliency": np.linspace(-2, 2, n), "first_layer": np.linspace(-1, 3, n)}
+    thr = {"image+saliency": {"val5": 0.5}, "first_layer": {"val5": 1.0}}
+
+    class FakeStudy:
+        params = {"adaptive_det_attack": "iter_linf", "adaptive_thresholds": ["val5"],
+                  "adaptive_eps_multipliers": [1.0], "adaptive_extra_eps": [],
+                  "saliency_norm": "maxabs"}
+
+        def classifier(self):
+            return "F"
+
+        def detector(self, attack, eps, kind):
+            return kind
+
+        def adversarial(self, attack, split, eps):
+            return {"x_adv": np.zeros((n + 2, 1))}
+
+    asked = []
+    monkeypatch.setattr(ads, "attacked_images", lambda s: (np.zeros((n, 1)), np.zeros(n), ok))
+    monkeypatch.setattr(ads, "study_adaptive", lambda s, kind, eps, mode, threshold: {
+        "fooled_f": np.ones(n, bool), "d_logit": np.zeros(n), "threshold": 0.0})
+    monkeypatch.setattr(ads, "evaluate_system", lambda f, d, x, y, kind, norm: {
+        "fooled_f": np.ones(n, bool), "d_logit": logits[d]})
+    monkeypatch.setattr(ads, "study_thresholds",
+                        lambda s, kind: asked.append(kind) or thr[kind])
+    given = ads.adaptive_table(FakeStudy(), 0.01, ok, thr, log=None)
+    partial = ads.adaptive_table(FakeStudy(), 0.01, ok, {"image+saliency": thr["image+saliency"]},
+                                 log=None)
+    assert asked == ["first_layer"]
+    pd.testing.assert_frame_equal(given, partial)
+    row = partial.loc["first_layer (non-adaptive iter_linf)"]
+    assert row["rate"] == (logits["first_layer"] <= 1.0).mean()

@@ -283,7 +283,9 @@ def adaptive_table(study: Study, eps0: float, ok, thresholds: dict, log=print) -
     :func:`adaptive_eps_grid` and each of the defender's thresholds (attacked one by
     one: the attacker stops once under it), plus the non-adaptive reference: the
     detector-training attack's own images at that budget, scored at the
-    ``thresholds`` (kind -> name -> logit). Rates over the images in ``ok``."""
+    ``thresholds`` (kind -> name -> logit; a kind not in it, such as the first-layer D
+    when ``baseline_features`` leaves it out, at :func:`study_thresholds`). Rates over
+    the images in ``ok``."""
     p = study.params
     det_attack, names = p["adaptive_det_attack"], p["adaptive_thresholds"]
     f = study.classifier()
@@ -307,7 +309,8 @@ def adaptive_table(study: Study, eps0: float, ok, thresholds: dict, log=print) -
         for kind in TRANSFER_KINDS:
             d = study.detector(det_attack, eps0, kind)
             res = evaluate_system(f, d, xa, y, kind, p["saliency_norm"])
-            for t, r in rates_at_thresholds(res, {k: thresholds[kind][k] for k in names},
+            thr = thresholds[kind] if kind in thresholds else study_thresholds(study, kind)
+            for t, r in rates_at_thresholds(res, {k: thr[k] for k in names},
                                             ok).items():
                 rows.append(row(eps, f"{kind} (non-adaptive {det_attack})", t, r, res))
     return pd.DataFrame(rows).set_index("attack")
