@@ -37,12 +37,8 @@ smoke: $(VENV)/.installed
 	$(PY) -m advsal.runner --datasets $(DATASETS) --preset smoke --output runs-smoke \
 		--artefact-dir artefacts-smoke --figures-dir runs-smoke/figures
 
-# Two pytest-xdist workers: on a 2-core machine the suite leaves a core idle most of the
-# time (small models, Python overhead); tests/conftest.py keeps each file on one worker.
-TEST_WORKERS ?= 2
-
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25 tests
+	$(PY) -m pytest -q --durations=25 tests
 
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks

@@ -14,30 +14,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DATA_DIR = Path(os.environ["ADVSAL_DATA_DIR"])
 
 
-# The suite runs on two pytest-xdist workers (make test: -n 2 --dist loadgroup). Each test
-# file is one unit of work, so its module fixtures are built once, on one worker; the
-# notebook runs are units of their own (the paper-preset run with every test that reads it,
-# each data set's smoke run), queued first because they are the longest.
-_FIRST = ("paper_run", "smoke_cifar10", "smoke_imagenette")
-
-
-def _xdist_group(item) -> str:
-    if "paper_run" in item.fixturenames:
-        return "paper_run"
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None and "smoke_run" in callspec.params:
-        return f"smoke_{callspec.params['smoke_run']}"
-    return item.path.stem
-
-
-def pytest_collection_modifyitems(config, items):
-    groups = {id(item): _xdist_group(item) for item in items}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[id(item)]))
-    rank = {g: i for i, g in enumerate(_FIRST)}
-    items.sort(key=lambda item: rank.get(groups[id(item)], len(rank)))   # stable: file order kept
-
-
 @pytest.fixture(scope="session")
 def data_dir():
     if not (DATA_DIR / "mnist.npz").exists():
