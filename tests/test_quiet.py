@@ -16,7 +16,7 @@ from advsal.reproducibility import seed_everything
 from advsal.training import train_classifier
 seed_everything(0)
 rng = np.random.default_rng(0)
-x, y = rng.random((256, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 256)
+x, y = rng.random((320, 28, 28, 1), dtype=np.float32), rng.integers(0, 10, 320)  # traced
 model = build_classifier("mnist", (28, 28, 1), fc_units=32)
 h = train_classifier(model, x, y, 2, 1e-3, 64, x_val=x[:128], y_val=y[:128])
 print("trained", len(h["loss"]))
@@ -109,7 +109,35 @@ def test_augmented_batches_train_exactly_like_the_augmented_epoch():
         np.testing.assert_array_equal(a, b)
 
 
-def test_training_on_rows_lets_go_of_them():
+def test_a_short_training_runs_eagerly_to_the_traced_ones_weights(monkeypatch):
+    """A training of at most EAGER_ROWS image-epochs skips Keras' tracing; eagerly or
+    traced, D comes out the same up to float rounding."""
+    from advsal import training
+    from advsal.networks import small_convnet
+    from advsal.reproducibility import seed_everything
+
+    assert training.runs_eagerly(256, 2) and not training.runs_eagerly(257, 2)
+    assert not training.runs_eagerly(100, 1, n_held=10000)   # F, validated on a test split
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 8, 8, 2), dtype=np.float32)
+    labels = np.r_[np.zeros(48), np.ones(48)]
+
+    def weights(eager_rows):
+        monkeypatch.setattr(training, "EAGER_ROWS", eager_rows)
+        seed_everything(0)
+        model = small_convnet((8, 8, 2), 1, 8, "D")
+        calls = []
+        real = model.compile
+        monkeypatch.setattr(model, "compile", lambda **kw: calls.append(kw) or real(**kw))
+        training.train_detector(model, x, labels, 2, 1e-3, 32)
+        assert calls[0]["run_eagerly"] == (eager_rows > 0)
+        return model.get_weights()
+
+    for a, b in zip(weights(training.EAGER_ROWS), weights(0)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_training_on_rows_lets_go_of_them(monkeypatch):
     """Keras hands a PyDataset to TensorFlow as a tf.data generator that TensorFlow's
     registry keeps referenced after fit/evaluate return; D's training and validation
     rows must not stay alive with it (each D kept about 0.4 GB at the full CIFAR-10
@@ -130,6 +158,9 @@ def test_training_on_rows_lets_go_of_them():
         def take(self, idx):
             return self.x[idx]
 
+    from advsal import training
+
+    monkeypatch.setattr(training, "EAGER_ROWS", 0)   # the traced path of real sizes
     rng = np.random.default_rng(0)
     train = Rows(rng.random((96, 8, 8, 2), dtype=np.float32))
     val = Rows(rng.random((40, 8, 8, 2), dtype=np.float32))

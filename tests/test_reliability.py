@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = dict(attacks=["fgsm", "iter_l2"], f_train_size=1000, n_adv_train=100, n_adv_test=60,
+SMALL = dict(attacks=["iter_l2"], f_train_size=1000, n_adv_train=100, n_adv_test=60,
              n_calib=60, f_epochs=1, d_epochs=1)
 
 

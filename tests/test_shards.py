@@ -25,13 +25,14 @@ def test_grid8_codes_are_exact_and_refuse_off_grid_images():
         to_grid8(x + 0.3 / 255)
 
 
-def test_killed_sharded_attack_resumes_at_the_next_shard(tmp_path, data_dir, monkeypatch):
+def test_killed_sharded_attack_resumes_at_the_next_shard(tmp_path, data_dir, monkeypatch,
+                                                         cached_f):
     from advsal import attacks as atk
     from advsal.pipeline import Study
 
     def study(root):
-        return Study("mnist", "smoke", data_dir=data_dir, artefact_dir=root, progress=False,
-                     shard_size=64, **SMALL)
+        return Study("mnist", "smoke", data_dir=data_dir, artefact_dir=cached_f(root, **SMALL),
+                     progress=False, shard_size=64, **SMALL)
 
     whole = study(tmp_path / "whole").adversarial("fgsm", "train", 0.2)
     calls, real = [], atk.craft
@@ -54,15 +55,15 @@ def test_killed_sharded_attack_resumes_at_the_next_shard(tmp_path, data_dir, mon
         np.testing.assert_array_equal(resumed[k], whole[k])
 
 
-def test_sharded_study_matches_the_in_memory_one(tmp_path, data_dir):
+def test_sharded_study_matches_the_in_memory_one(tmp_path, data_dir, cached_f):
     """FGSM is deterministic: the sharded training split holds the same adversarial
     images, saliency to float16 rounding, and a detector of the same quality."""
     from advsal.detector_inputs import FeatureRows
     from advsal.pipeline import Study
     from advsal.shards import from_grid8
 
-    a = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
-              **SMALL)
+    a = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=cached_f(tmp_path, **SMALL),
+              progress=False, **SMALL)
     b = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
               shard_size=64, **SMALL)
     assert not a.sharded("train") and b.sharded("train") and not b.sharded("test")
@@ -110,7 +111,8 @@ def test_studies_of_one_data_set_share_its_arrays(tmp_path, data_dir):
 
 @pytest.mark.parametrize("shard_size", [None, 64])
 def test_attack_train_sizes_attack_and_train_on_the_first_images_only(tmp_path, data_dir,
-                                                                     monkeypatch, shard_size):
+                                                                     monkeypatch, shard_size,
+                                                                     cached_f):
     """``attack_train_sizes``: a slow attack runs on the first n training images only, its
     detector trains on those (the same detector as a learning curve's point at n), and a
     shard it made is the one a study on every image reads."""
@@ -121,6 +123,7 @@ def test_attack_train_sizes_attack_and_train_on_the_first_images_only(tmp_path, 
         return Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
                      shard_size=shard_size, **{**SMALL, **kw})
 
+    cached_f(tmp_path, **SMALL)
     calls, real = [], atk.craft
 
     def counting_craft(*args, **kw):
@@ -157,7 +160,7 @@ def test_attack_train_sizes_attack_and_train_on_the_first_images_only(tmp_path, 
 
 
 def test_attack_test_sizes_attack_the_first_test_images_and_score_every_clean_one(
-        tmp_path, data_dir, monkeypatch):
+        tmp_path, data_dir, monkeypatch, cached_f):
     """``attack_test_sizes``: a slow attack runs on the first n test images only; D is
     scored on every clean test image and on those n adversarial ones, also when a
     detector of another attack is tested on them (Fig. 2)."""
@@ -171,8 +174,8 @@ def test_attack_test_sizes_attack_the_first_test_images_and_score_every_clean_on
         return real(*args, **kw)
 
     monkeypatch.setattr(atk, "craft", counting_craft)
-    st = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False,
-               **{**SMALL, "attack_test_sizes": {"fgsm": 30}})
+    st = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=cached_f(tmp_path, **SMALL),
+               progress=False, **{**SMALL, "attack_test_sizes": {"fgsm": 30}})
     n_test = st.params["n_adv_test"]
     assert (st.n_attacked("fgsm", "test"), st.n_attacked("iter_linf", "test")) == (30, n_test)
     assert st.n_attacked("fgsm", "val") == st.params["n_val"]

@@ -285,36 +285,13 @@ def second_round_attack(f, d, x, y, eps, kind="image+saliency", sigma=0.5, steps
     x = np.asarray(x, np.float32)
     y = np.asarray(y)
     alpha = float(step_size if step_size is not None else eps / 4)
-    beta_t = None if beta is None else tf.constant(float(beta))
-    eps_t, thr_t = tf.constant(float(eps)), tf.constant(float(threshold))
-
-    @tf.function(reduce_retracing=True)
-    def verdict(xa, x0, yy):
-        xq = quantize_tf(xa, x0, eps_t) if quantize else xa
-        z = f(xq, training=False)
-        ok = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(yy, tf.int32)
-        if d is not None:
-            dl = d(detector_features(f, xq, kind, norm, None, tf.argmax(z, 1)),
-                   training=False)[:, 0]
-            ok = ok & (dl <= thr_t)
-        return xq, ok
-
-    @tf.function(reduce_retracing=True)
-    def step(xa, x0, yy):
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(xa)
-            z = f(xa, training=False)
-            jf = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(yy, z))
-            if d is not None:
-                cls = tf.stop_gradient(tf.argmax(z, 1))
-                feats = detector_features(f, xa, kind, norm, beta_t, cls)
-                jd = tf.reduce_sum(tf.nn.softplus(-d(feats, training=False)[:, 0]))
-        gf = tf.sign(tape.gradient(jf, xa))
-        gd = tf.sign(tape.gradient(jd, xa)) if d is not None else tf.zeros_like(gf)
-        del tape
-        gd = tf.where(tf.math.is_nan(gd), 0.0, gd)
-        xa = xa + alpha * ((1.0 - sigma) * gf + sigma * gd)
-        return tf.clip_by_value(tf.clip_by_value(xa, x0 - eps, x0 + eps), 0.0, 1.0)
+    step, verdict = _make_second_round(f, d, kind, norm, beta is not None, quantize)
+    # every setting is an argument of the compiled step (one trace per F, D and input;
+    # Eq. 10's table runs it at several sigmas and thresholds); the weights (1 - sigma,
+    # sigma) are computed here in float64, as constants in the graph would be
+    eps_t, thr_t, alpha_t = (tf.constant(float(v)) for v in (eps, threshold, alpha))
+    wf_t, wd_t = tf.constant(1.0 - float(sigma)), tf.constant(float(sigma))
+    beta_t = tf.constant(float(beta if beta is not None else 0.0))
 
     out = np.empty_like(x)
     found = np.zeros(len(x), bool)
@@ -326,8 +303,8 @@ def second_round_attack(f, d, x, y, eps, kind="image+saliency", sigma=0.5, steps
         done = np.zeros(nb, bool)
         xa = x0
         for _ in range(steps):
-            xa = step(xa, x0, yy)
-            xq, ok = verdict(xa, x0, yy)
+            xa = step(xa, x0, yy, eps_t, alpha_t, wf_t, wd_t, beta_t)
+            xq, ok = verdict(xa, x0, yy, eps_t, thr_t)
             for passes in _passes(d, kind, through_saliency=True):
                 _count(f, d, nb, passes)
             hit = ok.numpy() & ~done
@@ -340,6 +317,46 @@ def second_round_attack(f, d, x, y, eps, kind="image+saliency", sigma=0.5, steps
         out[i:i + nb] = np.where(done[:, None, None, None], best, last)
         found[i:i + nb] = done
     return out, found
+
+
+def _make_second_round(f, d, kind, norm, surrogate, quantize):
+    return per_model((f, d), ("second_round", kind, norm, bool(surrogate), bool(quantize)),
+                     lambda: _build_second_round(f, d, kind, norm, bool(surrogate),
+                                                 bool(quantize)))
+
+
+def _build_second_round(f, d, kind, norm, surrogate, quantize):
+    """Eq. 10's compiled step and verdict (:func:`second_round_attack`)."""
+
+    @tf.function(reduce_retracing=True)
+    def verdict(xa, x0, yy, eps, thr):
+        xq = quantize_tf(xa, x0, eps) if quantize else xa
+        z = f(xq, training=False)
+        ok = tf.argmax(z, 1, output_type=tf.int32) != tf.cast(yy, tf.int32)
+        if d is not None:
+            dl = d(detector_features(f, xq, kind, norm, None, tf.argmax(z, 1)),
+                   training=False)[:, 0]
+            ok = ok & (dl <= thr)
+        return xq, ok
+
+    @tf.function(reduce_retracing=True)
+    def step(xa, x0, yy, eps, alpha, wf, wd, beta):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(xa)
+            z = f(xa, training=False)
+            jf = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(yy, z))
+            if d is not None:
+                cls = tf.stop_gradient(tf.argmax(z, 1))
+                feats = detector_features(f, xa, kind, norm, beta if surrogate else None, cls)
+                jd = tf.reduce_sum(tf.nn.softplus(-d(feats, training=False)[:, 0]))
+        gf = tf.sign(tape.gradient(jf, xa))
+        gd = tf.sign(tape.gradient(jd, xa)) if d is not None else tf.zeros_like(gf)
+        del tape
+        gd = tf.where(tf.math.is_nan(gd), 0.0, gd)
+        xa = xa + alpha * (wf * gf + wd * gd)
+        return tf.clip_by_value(tf.clip_by_value(xa, x0 - eps, x0 + eps), 0.0, 1.0)
+
+    return step, verdict
 
 
 # ------------------------------------------------------------------ adaptive attack

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import grids
-from .common import batched, compiled
+from .common import batched, budget_tensors, compiled
 from .iterative import ITER_DEFAULTS
 from .spec import POSITIVE, AttackSpec, register
 
@@ -55,9 +55,10 @@ def iter_l1(model, x, eps, steps, step_size, sparsity=0.99):
 
 def _run(model, x, eps, params, seed, progress):
     steps, ratio = int(params["iter_steps"]), float(params["iter_step_ratio"])
-    fn = compiled(model, ("iter_l1", eps, steps, ratio),
-                  lambda: lambda a: iter_l1(model, a, eps, steps, ratio * eps))
-    return batched(fn, [x], int(params["attack_batch_size"]), "iter_l1", progress), {}
+    fn = compiled(model, ("iter_l1", steps), lambda: lambda a, e, s: iter_l1(model, a, e, steps, s))
+    e, s = budget_tensors(eps, ratio, cap=False)
+    return batched(lambda a: fn(a, e, s), [x], int(params["attack_batch_size"]), "iter_l1",
+                   progress), {}
 
 
 SPEC = register(AttackSpec(

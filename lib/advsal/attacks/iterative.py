@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import grids
-from .common import batched, compiled, logits_fn
+from .common import batched, budget_tensors, compiled, logits_fn
 from .spec import POSITIVE, AttackSpec, register
 
 __all__ = ["iterative"]
@@ -22,18 +22,33 @@ L2_DEFAULTS = {**ITER_DEFAULTS, "iter_l2_loss_scale": 1.0}
 
 def iterative(model, x, eps, norm, steps, step_size, loss_scale=1.0):
     """Iterative FGSM / FGM (Eq. 7) without random start: BIM for l_inf. ``loss_scale``
-    multiplies the cross-entropy (cleverhans' default loss) by a constant."""
+    multiplies the cross-entropy (cleverhans' default loss) by a constant.
+
+    cleverhans 4's ``projected_gradient_descent`` with ``rand_init=False``, step for
+    step (its fast gradient step, then its projection on the ball and the box;
+    ``test_iterative_equals_cleverhans_pgd``), written out so that ``eps`` and
+    ``step_size`` may be scalar tensors: its Python ``assert eps_iter <= eps`` cannot
+    take them, and one compiled attack then serves every budget. A number
+    ``step_size`` is cut to ``eps``, as cleverhans requires."""
     import tensorflow as tf
-    from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
+    from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
+    from cleverhans.tf2.utils import clip_eta
 
     def loss_fn(labels, logits):
         return loss_scale * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
                                                                           logits=logits)
 
-    return projected_gradient_descent(logits_fn(model), x, eps, min(step_size, eps), steps,
-                                      norm, loss_fn=None if loss_scale == 1.0 else loss_fn,
-                                      clip_min=0.0, clip_max=1.0, rand_init=False,
-                                      sanity_checks=False)
+    if not isinstance(step_size, tf.Tensor):
+        step_size = min(step_size, eps)
+    f = logits_fn(model)
+    y = tf.argmax(f(x), 1)
+    adv = x
+    for _ in range(steps):
+        adv = fast_gradient_method(f, adv, step_size, norm,
+                                   loss_fn=None if loss_scale == 1.0 else loss_fn,
+                                   clip_min=0.0, clip_max=1.0, y=y)
+        adv = tf.clip_by_value(x + clip_eta(adv - x, norm, eps), 0.0, 1.0)
+    return adv
 
 
 def _work(params, eps, n_features, n_classes):
@@ -45,10 +60,13 @@ def _runner(name, norm):
     def run(model, x, eps, params, seed, progress):
         steps, ratio = int(params["iter_steps"]), float(params["iter_step_ratio"])
         scale = float(params.get("iter_l2_loss_scale", 1.0)) if norm == 2 else 1.0
-        fn = compiled(model, (name, eps, steps, ratio, scale),
-                      lambda: lambda a: iterative(model, a, eps, norm, steps, ratio * eps,
-                                                  scale))
-        return batched(fn, [x], int(params["attack_batch_size"]), name, progress), {}
+        # the budget and step are arguments, not constants: one trace serves every epsilon
+        # (calibration and Table III try several)
+        fn = compiled(model, (name, steps, scale),
+                      lambda: lambda a, e, s: iterative(model, a, e, norm, steps, s, scale))
+        e, s = budget_tensors(eps, ratio)
+        return batched(lambda a: fn(a, e, s), [x], int(params["attack_batch_size"]), name,
+                       progress), {}
     return run
 
 
