@@ -101,8 +101,9 @@ _SPECS = (
         paper_f_accuracy={"train": 0.8389, "test": 0.8132},
         presets={
             # JSMA is left out (half the smoke study's time on 3072 features; its colour path
-            # is tested in test_attacks), F's dense layers are narrow, and D's image counts
-            # half MNIST's smoke ones
+            # is tested in test_attacks), F's dense layers are narrow, and D sees fewer images
+            # than MNIST's smoke study (100 training images against 200; 60 test, validation
+            # and calibration images against 100)
             "smoke": {"f_lr": 1e-3, "d_lr": 1e-3, "f_fc_units": 256,
                       "n_adv_train": 100, "n_adv_test": 60, "n_val": 60, "n_calib": 60,
                       "attacks": ["fgsm", "iter_linf", "iter_l2", "cw_l2"]},
