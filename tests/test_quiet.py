@@ -135,6 +135,15 @@ def test_a_short_training_runs_eagerly_to_the_traced_ones_weights(monkeypatch):
 
     for a, b in zip(weights(training.EAGER_ROWS), weights(0)):
         np.testing.assert_allclose(a, b, atol=1e-5)
+    # held-out rows count: 96 training images validated on 600 others stay traced
+    monkeypatch.setattr(training, "EAGER_ROWS", 512)
+    f = small_convnet((8, 8, 2), 10, 8, "F")
+    calls, real = [], f.compile
+    monkeypatch.setattr(f, "compile", lambda **kw: calls.append(kw) or real(**kw))
+    xv = rng.random((600, 8, 8, 2), dtype=np.float32)
+    training.train_classifier(f, x, np.arange(96) % 10, 1, 1e-3, 32, x_val=xv,
+                              y_val=np.arange(600) % 10)
+    assert calls[0]["run_eagerly"] is False
 
 
 def test_training_on_rows_lets_go_of_them(monkeypatch):

@@ -81,13 +81,12 @@ def compiled(model, key, make, **tf_function_kwargs):
                      lambda: tf.function(make(), **tf_function_kwargs))
 
 
-def budget_tensors(eps, ratio, cap=True):
-    """``eps`` and the step ``ratio * eps`` (at most ``eps`` when ``cap``) as float32
-    scalars, computed in float64 first as a constant in the graph would be: passed to a
-    compiled attack as arguments, so that one trace serves every budget."""
-    step = float(ratio) * float(eps)
+def budget_tensors(eps, ratio):
+    """``eps`` and the step ``ratio * eps`` as float32 scalars, computed in float64 first
+    as a constant in the graph would be: passed to a compiled attack as arguments, so
+    that one trace serves every budget."""
     return (tf.constant(float(eps), tf.float32),
-            tf.constant(min(step, float(eps)) if cap else step, tf.float32))
+            tf.constant(float(ratio) * float(eps), tf.float32))
 
 
 def batched(fn, arrays, batch_size, desc, progress=True):

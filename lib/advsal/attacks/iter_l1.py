@@ -56,7 +56,7 @@ def iter_l1(model, x, eps, steps, step_size, sparsity=0.99):
 def _run(model, x, eps, params, seed, progress):
     steps, ratio = int(params["iter_steps"]), float(params["iter_step_ratio"])
     fn = compiled(model, ("iter_l1", steps), lambda: lambda a, e, s: iter_l1(model, a, e, steps, s))
-    e, s = budget_tensors(eps, ratio, cap=False)
+    e, s = budget_tensors(eps, ratio)
     return batched(lambda a: fn(a, e, s), [x], int(params["attack_batch_size"]), "iter_l1",
                    progress), {}
 

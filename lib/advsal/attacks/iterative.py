@@ -28,8 +28,8 @@ def iterative(model, x, eps, norm, steps, step_size, loss_scale=1.0):
     step (its fast gradient step, then its projection on the ball and the box;
     ``test_iterative_equals_cleverhans_pgd``), written out so that ``eps`` and
     ``step_size`` may be scalar tensors: its Python ``assert eps_iter <= eps`` cannot
-    take them, and one compiled attack then serves every budget. A number
-    ``step_size`` is cut to ``eps``, as cleverhans requires."""
+    take them, and one compiled attack then serves every budget. The step is cut to
+    ``eps``, as cleverhans requires."""
     import tensorflow as tf
     from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
     from cleverhans.tf2.utils import clip_eta
@@ -38,8 +38,7 @@ def iterative(model, x, eps, norm, steps, step_size, loss_scale=1.0):
         return loss_scale * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
                                                                           logits=logits)
 
-    if not isinstance(step_size, tf.Tensor):
-        step_size = min(step_size, eps)
+    step_size = tf.minimum(step_size, eps)
     f = logits_fn(model)
     y = tf.argmax(f(x), 1)
     adv = x
