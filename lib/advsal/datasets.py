@@ -47,6 +47,9 @@ _IMAGENETTE_SMOKE = {"f_lr": 1e-4, "d_lr": 1e-4, "image_size": 32, "f_fc_units":
                      "limit_per_class": 60,
                      "f_train_size": 500, "n_adv_train": 50, "n_adv_test": 30, "n_val": 30,
                      "n_calib": 30, "attacks": ["fgsm", "iter_linf"],
+                     # the peers' images fit in the 600 training images left (60 per class)
+                     # beside D's and the validation slice: 500 did not (notebook 07 failed)
+                     "peer_n_fit": 300,
                      "eps_multipliers": [0.5, 1.0, 2.0]}
 _IMAGENETTE_QUICK = {"f_train_size": 9469, "f_epochs": 15, "f_batch_size": 32, "f_lr": 1e-4,
                      "f_augment": True, "image_size": 32, "f_fc_units": 512,
