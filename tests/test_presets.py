@@ -132,3 +132,16 @@ def test_init_weights_parameter(tmp_path):
     w = tmp_path / "w.weights.h5"
     w.write_bytes(b"x")
     assert resolve_params("imagenette", "quick", f_init_weights=str(w))["f_init_weights"] == str(w)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "imagenette"])
+def test_smoke_preset_leaves_the_peers_their_images(dataset, tmp_path, data_dir):
+    """Every slice notebook 07 reads fits in the smoke preset's training split (Imagenette's,
+    60 images per class, once did not: `make study DATASETS=imagenette PRESET=smoke` failed
+    at the peers)."""
+    from advsal.pipeline import Study
+
+    st = Study(dataset, "smoke", data_dir=data_dir, artefact_dir=tmp_path, progress=False)
+    for split in ("peer_ref", "peer_fit"):
+        x, _ = st.images(split)
+        assert len(x) == st.params[f"{split.replace('_', '_n_')}"]
