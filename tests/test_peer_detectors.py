@@ -133,3 +133,28 @@ def test_peer_fitted_on_rows_equals_the_one_fitted_on_arrays(tiny_f, name):
     for k, v in a.linear().items():
         np.testing.assert_array_equal(b.linear()[k], v)
     np.testing.assert_array_equal(b.score(rows[2]), a.score(arrays[2]))   # scored as rows
+
+
+def test_strongest_peer_skips_peers_with_nothing_to_fit(monkeypatch):
+    """An attack that fooled F on no training image leaves a peer unfitted: the strongest
+    peer is chosen among the others, None when none could be fitted (notebook 08 then
+    attacks no peer; Imagenette's smoke study met this)."""
+    import numpy as np
+
+    from advsal import peer_study
+    from advsal.peer_detectors import NothingToFit
+
+    class Stub:
+        params = {"peer_detectors": ["lid", "mahalanobis", "kd"]}
+
+    fitted = {"mahalanobis": 0.7, "kd": 0.9}
+
+    def scores(study, name, attack):
+        if name not in fitted:
+            raise NothingToFit(f"{name}: no adversarial images to fit on")
+        return {"val_auc": np.array([0.5, fitted[name]]), "chosen": np.array(1)}
+
+    monkeypatch.setattr(peer_study, "peer_scores", scores)
+    assert peer_study.strongest_peer(Stub(), "fgsm") == "kd"
+    fitted.clear()
+    assert peer_study.strongest_peer(Stub(), "fgsm") is None

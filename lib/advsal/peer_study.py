@@ -82,16 +82,21 @@ def peer_thresholds(study, name, attack, eps=None) -> dict:
     return {"logit0": 0.0, **{n: threshold_at_fpr(sv, f) for n, f in VAL_FPRS.items()}}
 
 
-def strongest_peer(study, attack, peers=None) -> str:
-    """The peer with the highest validation AUC on ``attack`` (test images unused)."""
+def strongest_peer(study, attack, peers=None) -> str | None:
+    """The peer with the highest validation AUC on ``attack`` (test images unused);
+    None when no peer can be fitted (``attack`` fooled F on no training or no validation
+    image: :class:`advsal.peer_detectors.NothingToFit`)."""
     peers = study.params["peer_detectors"] if peers is None else peers
     if not peers:
         raise ValueError("peer_detectors is empty; name at least one peer")
-
-    def val_auc(name):
-        s = peer_scores(study, name, attack)
-        return float(s["val_auc"][int(s["chosen"])])
-    return max(peers, key=val_auc)
+    aucs = {}
+    for name in peers:
+        try:
+            s = peer_scores(study, name, attack)
+        except NothingToFit:
+            continue
+        aucs[name] = float(s["val_auc"][int(s["chosen"])])
+    return max(aucs, key=aucs.get) if aucs else None
 
 
 def evaluate_peer(study, name, attack, eps=None) -> dict:
