@@ -38,7 +38,7 @@ smoke: $(VENV)/.installed
 		--artefact-dir artefacts-smoke --figures-dir runs-smoke/figures
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q --durations=25 tests
+	$(PY) -m pytest -q --durations=25 -n 2 --dist loadfile tests
 
 lab: $(VENV)/.installed
 	$(VENV)/bin/jupyter lab notebooks

@@ -12,14 +12,15 @@ import pandas as pd
 import pytest
 
 from advsal.presets import resolve_params
+from advsal.runner import notebooks
 from conftest import HANDFUL
+from notebook_checks import (check_products_and_timings, check_table2, paper_params,
+                             rederive_table2)
 
 pytestmark = pytest.mark.slow
 
 
 def test_every_notebook_runs_the_paper_preset_at_a_handful_of_images(paper_run):
-    from advsal.runner import notebooks
-
     rows, root = paper_run
     assert len(rows) == len(notebooks())
     fig = root / "figures"
@@ -36,6 +37,107 @@ def test_every_notebook_runs_the_paper_preset_at_a_handful_of_images(paper_run):
     assert len(t3) == len(paper["eps_multipliers"])   # the paper's four levels
     adaptive = pd.read_csv(fig / "adaptive_mnist.csv")
     assert set(paper["adaptive_thresholds"]) <= set(adaptive["threshold"])
+
+
+def test_table2_at_the_paper_preset(paper_run):
+    check_table2(paper_run[1] / "figures", "mnist", paper_params())
+
+
+def test_every_notebook_product_exists_at_the_paper_preset(paper_run):
+    _, root = paper_run
+    check_products_and_timings("mnist", "paper", root, [p.stem[:2] for p in notebooks()])
+
+
+def test_generalisation_tables_have_their_shape(paper_run):
+    """Table III (05) and Fig. 2 (06) on MNIST at the paper preset: four budget levels
+    per Table III attack, one row and column per attack. A cell is empty (NaN) where no
+    adversarial image of the handful fooled F (its TPR is undefined); every defined cell
+    is a rate."""
+    from advsal.attacks import attack_spec
+
+    fig = paper_run[1] / "figures"
+    params = paper_params()
+    levels = len(params["eps_multipliers"])
+    n_t3 = sum(attack_spec(a).table3 for a in params["attacks"])
+    t3 = pd.read_csv(fig / "table3_mnist.csv", index_col=0)
+    acc = t3[[c for c in t3.columns if " test " in c]]
+    assert levels == 4 and acc.shape == (levels, n_t3 * levels)
+    assert acc.stack().dropna().between(0, 1).all() and acc.notna().any().any()
+    n = len(params["attacks"])
+    f2 = pd.read_csv(fig / "fig2_mnist.csv", index_col=0)
+    assert f2.shape == (n, n) and f2.stack().dropna().between(0, 1).all()
+
+
+def test_table2_rederived_from_artefacts_at_the_paper_preset(paper_run, data_dir):
+    from advsal.pipeline import Study
+
+    root = paper_run[1]
+    rederive_table2(Study("mnist", "paper", data_dir=data_dir, artefact_dir=root / "artefacts",
+                           progress=False, **HANDFUL), root / "figures")
+
+
+def test_beyond_the_paper_tables(paper_run):
+    """Notebooks 07 and 08 on MNIST at the paper preset: baselines, peers, adaptive attack."""
+    root = paper_run[1]
+    base = pd.read_csv(root / "figures" / "baselines_mnist.csv")
+    p = paper_params()
+    assert list(dict.fromkeys(base["attack"])) == p["baseline_attacks"]
+    assert len(base) == len(p["baseline_attacks"]) * len(p["baseline_features"])
+    # each input at every learning rate of d_lr_candidates, one kept per attack and input
+    by_rate = pd.read_csv(root / "figures" / "baselines_lr_mnist.csv")
+    assert len(by_rate) == len(base) * len(p["d_lr_candidates"])
+    kept = by_rate[by_rate["chosen"]]
+    assert len(kept) == len(base)
+    lowest = by_rate.groupby(["attack", "detector"])["val loss"].min()
+    assert (kept.set_index(["attack", "detector"])["val loss"].sort_index()
+            == lowest.sort_index()).all()
+    # one row per attack and detector: D, the baselines trained for it, every peer
+    det = pd.read_csv(root / "figures" / "detectors_mnist.csv")
+    assert list(dict.fromkeys(det["attack"])) == p["peer_attacks"]
+    peers = det[det["kind"] == "peer"]
+    assert sorted(peers["detector"]) == sorted(p["peer_detectors"] * len(p["peer_attacks"]))
+    # a handful of images: an attack that fooled F on none leaves its peers unfitted (a
+    # row without AUC); every fitted peer has its AUC and chosen hyperparameter
+    fitted = peers[peers["AUC"].notna()]
+    assert len(fitted) and det["AUC"].dropna().between(0, 1).all()
+    assert fitted["hyperparameter"].notna().all()
+    assert (root / "figures" / "detectors_mnist.png").exists()
+    adaptive = pd.read_csv(root / "figures" / "adaptive_mnist.csv")
+    rates = adaptive.dropna(subset=["rate"])
+    assert len(rates) and rates[["rate", "ci_low", "ci_high"]].stack().between(0, 1).all()
+    assert (rates["ci_low"] <= rates["rate"]).all() and (rates["rate"] <= rates["ci_high"]).all()
+    assert (root / "figures" / "adaptive_mnist.png").exists()
+    # the strongest peer under the same attacker, at every budget and attacked threshold
+    ap = pd.read_csv(root / "figures" / "adaptive_peer_mnist.csv")
+    assert ap["rate"].dropna().between(0, 1).all()
+    assert set(ap["threshold"]) == set(p["adaptive_thresholds"])
+    assert ap["attack"].str.contains(r"\(adaptive\)").any()
+
+
+def test_a_run_with_default_folders_changes_no_tracked_file(paper_run, data_dir, monkeypatch):
+    """Issue 18 point 1: an interactive run (default figures folder) never overwrites the
+    committed results: notebook 01 (its F read from paper_run's cache) leaves every tracked
+    file as it was."""
+    import subprocess
+
+    from advsal.paths import repo_root
+    from advsal.runner import run_study
+
+    root = paper_run[1]
+    repo = repo_root()
+    if not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+
+    def tracked_state():
+        return subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                              capture_output=True, text=True, check=True).stdout
+
+    monkeypatch.delenv("ADVSAL_FIGURES_DIR", raising=False)
+    before = tracked_state()
+    run_study(["mnist"], "paper", output=root / "runs-default", data_dir=data_dir,
+              artefact_dir=root / "artefacts", only=["01"], overrides=HANDFUL)
+    assert tracked_state() == before
+    assert (repo / "runs" / "figures" / "f_accuracy_mnist.csv").exists()
 
 
 def test_vgg16_f_from_a_local_weights_file_through_the_study(tmp_path, data_dir):
