@@ -69,6 +69,20 @@ def test_lid_needs_more_reference_images_than_neighbours(tiny_f):
         fit_peer("lid", tiny_f, x, np.zeros(10), (x, x), (x, x), [20])
 
 
+def test_layer_outputs_keep_only_the_layers_asked_for(tiny_f):
+    """KD and Mahalanobis hold the fit set's outputs of the layers they use only (KD's
+    every-layer copy was 1.66 GB at CIFAR-10's full preset); the kept ones are unchanged."""
+    from advsal.peer_detectors import _activation_model, _flat, _layer_outputs
+
+    model = _activation_model(tiny_f)
+    x = _images(np.random.default_rng(1), 70, 0.3)
+    every = _layer_outputs(model, x, _flat, 32)
+    kept = _layer_outputs(model, x, _flat, 32, layers=[2, 0])
+    assert len(every) == 3 and len(kept) == 2
+    np.testing.assert_array_equal(kept[0], every[2])
+    np.testing.assert_array_equal(kept[1], every[0])
+
+
 def test_unknown_peer_names_the_allowed_ones(tiny_f):
     with pytest.raises(ValueError, match="'nss'.*lid.*mahalanobis.*kd"):
         fit_peer("nss", tiny_f, None, None, None, None, [1])
