@@ -170,3 +170,36 @@ def test_memory_probe_warm_scores_the_presets_detectors_then_trains_its_own(
     assert {t for t in trained if t[0] == "iter_linf"} == {
         ("iter_linf", p["detector_features"], p["d_epochs"] + 2)}
     assert {("fgsm", k, p["d_epochs"]) for k in p["baseline_features"]} <= trained
+
+
+def test_memory_probe_fits_peers_anew_and_leaves_the_cache_alone(probe_cache, data_dir,
+                                                                  capsys):
+    """--peers fits each peer without the stage cache (what it caches, computed again:
+    the same scores) and prints the memory after each; an unknown peer stops it first."""
+    import re
+
+    import numpy as np
+
+    from advsal.memory_probe import main
+    from advsal.peer_study import fit_and_score, peer_scores
+    from advsal.pipeline import Study
+
+    args = ["--dataset", "mnist", "--preset", "smoke", "--attack", "iter_linf",
+            "--data-dir", str(data_dir), "--artefact-dir", str(probe_cache)]
+    with pytest.raises(ValueError, match=r"'nss'.*allowed.*'kd'"):
+        main(args + ["--peers", "nss"])
+    study = Study("mnist", "smoke", data_dir=data_dir, artefact_dir=probe_cache,
+                  progress=False)
+    cached = peer_scores(study, "kd", "iter_linf")
+    before = sorted((probe_cache / "peer").iterdir())
+    capsys.readouterr()
+    main(args + ["--peers", "kd", "lid"])
+    out = capsys.readouterr().out
+    assert re.findall(r"^peer (\w+) fitted on iter_linf and scored: resident \d+\.\d\d GB, "
+                      r"peak \d+\.\d\d GB", out, re.M) == ["kd", "lid"], out
+    assert sorted((probe_cache / "peer").iterdir()) == before       # nothing written
+    summary = next(line for line in out.splitlines() if line.startswith("reused"))
+    assert "peer" not in summary, summary                              # nothing read
+    again = fit_and_score(study, "kd", "iter_linf")
+    for k in ("val_clean", "test_clean", "test_adv", "val_auc"):
+        np.testing.assert_array_equal(again[k], cached[k])

@@ -30,6 +30,14 @@ probe's D trains.
 input detector of ``--attacks`` scored, each peer, the published-budget table), read
 from the stage cache only (a stage that is not there stops the probe, naming it), with
 the resident memory and the peak after each step.
+
+    python -m advsal.memory_probe --dataset cifar10 --preset full --attack iter_linf \
+        --peers kd lid mahalanobis
+
+``--peers`` fits each named peer detector on ``--attack``'s detector-training images
+anew (never read from or written to the stage cache) and scores it, printing the memory
+after each (KD's fit held every layer of F on its fit images until 2026-12-05: 1.66 GB at
+CIFAR-10's full preset).
 """
 from __future__ import annotations
 
@@ -62,9 +70,15 @@ def main(argv=None):
     ap.add_argument("--warm", nargs="+", default=None, metavar="ATTACK",
                     help="first score these attacks' input detectors from the cache, as "
                          "notebook 07 does before it trains the next attack's (see above)")
+    ap.add_argument("--peers", nargs="+", default=None, metavar="PEER",
+                    help="fit these peer detectors on --attack anew, one after another "
+                         "(see above)")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--artefact-dir", default=None)
     args = ap.parse_args(argv)
+    from .peer_detectors import peer_spec
+    for name in args.peers or ():
+        peer_spec(name)                 # an unknown name stops here, naming the allowed ones
     from .paths import resolve_dirs
     from .pipeline import Study
 
@@ -82,6 +96,10 @@ def main(argv=None):
     print(f"F loaded: peak {peak_memory_gb():.2f} GB", flush=True)
     if args.notebook07:
         _notebook07(study, t0)
+        print(study.stage_summary())
+        return
+    if args.peers:
+        _peers(study, args.attack, args.peers)
         print(study.stage_summary())
         return
     for attack in args.warm or ():
@@ -107,6 +125,18 @@ def main(argv=None):
 
 def _memory_now() -> str:
     return f"resident {resident_memory_gb():.2f} GB, peak {peak_memory_gb():.2f} GB"
+
+
+def _peers(study, attack, names):
+    """Each peer fitted anew on ``attack`` and scored, followed by the memory it left."""
+    from .peer_study import fit_and_score
+
+    for name in names:
+        t = time.perf_counter()
+        fit_and_score(study, name, attack)
+        gc.collect()
+        print(f"peer {name} fitted on {attack} and scored: {_memory_now()}, "
+              f"{time.perf_counter() - t:.0f} s", flush=True)
 
 
 def _notebook07(study, t0):

@@ -18,9 +18,8 @@ from .metrics import VAL_FPRS, detection_report, threshold_at_fpr
 from .peer_detectors import LITERATURE, NothingToFit, fit_peer, peer_spec, rebuild_peer
 from .tables import threshold_columns
 
-__all__ = ["peer_key", "peer_scores", "study_peer", "strongest_peer", "peer_thresholds",
-           "evaluate_peer",
-           "comparison_table", "literature_table"]
+__all__ = ["peer_key", "peer_scores", "fit_and_score", "study_peer", "strongest_peer",
+           "peer_thresholds", "evaluate_peer", "comparison_table", "literature_table"]
 
 
 def peer_key(study, name, attack, eps):
@@ -33,29 +32,32 @@ def peer_key(study, name, attack, eps):
 def peer_scores(study, name, attack, eps=None) -> dict:
     """Logits of peer ``name`` (fitted on ``attack`` at ``eps``, calibrated when None)
     on the clean validation images and on the clean and adversarial test images,
-    with the hyperparameter chosen on validation."""
-    spec = peer_spec(name)
+    with the hyperparameter chosen on validation; cached (:func:`fit_and_score`)."""
     eps = study.budget(attack, eps)
+    return study.cached("peer", peer_key(study, name, attack, eps),
+                        lambda: fit_and_score(study, name, attack, eps))
 
-    def compute():
-        p = study.params
-        t0 = time.perf_counter()
-        x_ref, y_ref = _reference(study, spec)
-        train, val = [(study.image_rows(s, attack, eps),
-                       study.image_rows(s, attack, eps, adversarial=True))
-                      for s in ("train", "val")]
-        fitted = fit_peer(name, study.classifier(), x_ref, y_ref, train, val, p[spec.hyper],
-                          batch_size=p["attack_batch_size"], seed=p["seed"])
-        candidates = [float(c) for c in p[spec.hyper]]
-        return {"val_clean": fitted.score(val[0]),
-                "test_clean": fitted.score(study.images("test")[0]),
-                "test_adv": fitted.score(study.adversarial(attack, "test", eps)["x_adv"]),
-                "candidates": np.asarray(candidates, np.float64),
-                "val_auc": np.asarray([fitted.val_auc[c] for c in candidates], np.float64),
-                "chosen": np.asarray(fitted.index), **fitted.linear(),
-                "seconds": np.asarray(time.perf_counter() - t0)}
 
-    return study.cached("peer", peer_key(study, name, attack, eps), compute)
+def fit_and_score(study, name, attack, eps=None) -> dict:
+    """What :func:`peer_scores` caches, computed anew: peer ``name`` fitted on the
+    detector-training images of ``attack`` at ``eps``, and its scores."""
+    spec, p = peer_spec(name), study.params
+    eps = study.budget(attack, eps)
+    t0 = time.perf_counter()
+    x_ref, y_ref = _reference(study, spec)
+    train, val = [(study.image_rows(s, attack, eps),
+                   study.image_rows(s, attack, eps, adversarial=True))
+                  for s in ("train", "val")]
+    fitted = fit_peer(name, study.classifier(), x_ref, y_ref, train, val, p[spec.hyper],
+                      batch_size=p["attack_batch_size"], seed=p["seed"])
+    candidates = [float(c) for c in p[spec.hyper]]
+    return {"val_clean": fitted.score(val[0]),
+            "test_clean": fitted.score(study.images("test")[0]),
+            "test_adv": fitted.score(study.adversarial(attack, "test", eps)["x_adv"]),
+            "candidates": np.asarray(candidates, np.float64),
+            "val_auc": np.asarray([fitted.val_auc[c] for c in candidates], np.float64),
+            "chosen": np.asarray(fitted.index), **fitted.linear(),
+            "seconds": np.asarray(time.perf_counter() - t0)}
 
 
 def _reference(study, spec):
