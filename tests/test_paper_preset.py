@@ -168,3 +168,16 @@ def test_vgg16_f_from_a_local_weights_file_through_the_study(tmp_path, data_dir)
     rep = study.evaluate("fgsm")
     assert rep["n_clean"] == 4 and 0 <= rep["tnr"] <= 1
     assert np.isfinite(study.saliency("test")).all()
+
+
+def test_the_paper_run_is_used_in_this_file_only():
+    """`make test` gives each file to one worker (--dist loadfile): a test of another file
+    using the paper-preset run would make a second worker compute it again (4-5 minutes)."""
+    import re
+    from pathlib import Path
+
+    here = Path(__file__).resolve()
+    users = [p.name for p in here.parent.glob("test_*.py")
+             if p != here and re.search(r"def test_\w+\([^)]*\bpaper_run\b", p.read_text())]
+    assert users == [], users
+    assert "--dist loadfile" in (here.parents[1] / "Makefile").read_text()

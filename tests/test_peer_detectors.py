@@ -71,7 +71,7 @@ def test_lid_needs_more_reference_images_than_neighbours(tiny_f):
 
 def test_layer_outputs_keep_only_the_layers_asked_for(tiny_f):
     """KD and Mahalanobis hold the fit set's outputs of the layers they use only (KD's
-    every-layer copy was 1.66 GB at CIFAR-10's full preset); the kept ones are unchanged."""
+    every-layer copy was 0.70 GB at CIFAR-10's full preset); the kept ones are unchanged."""
     from advsal.peer_detectors import _activation_model, _flat, _layer_outputs
 
     model = _activation_model(tiny_f)
